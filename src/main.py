@@ -1,0 +1,84 @@
+"""Run the notes API: `python src/main.py` (or `make run`, which turns on auto-reload).
+
+Settings come from the environment and `.env` (see `.env.example`). Without DATABASE_URL, the
+embedded PostgreSQL is started here, in the parent process, so that reloads and workers share one
+server instead of each starting and stopping their own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import logging.config
+import os
+import signal
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from notes_api.config import Settings
+from notes_api.database import EMBEDDED_DATABASE, embedded_server, ensure_database
+from notes_api.embedded import EmbeddedUnavailableError
+from notes_api.logging import log_config
+
+logger = logging.getLogger("notes_api.main")
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
+            print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def serve(settings: Settings) -> None:
+    config = log_config(settings.log_level, access_log=settings.access_log)
+    uvicorn.run(
+        "notes_api.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        reload=settings.reload,
+        reload_dirs=[os.path.dirname(__file__)] if settings.reload else None,
+        workers=settings.workers,
+        log_config=config,
+        access_log=settings.access_log,
+    )
+
+
+def exit_cleanly(signum: int, frame: object) -> None:
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then restores this handler and raises the
+    # signal again to end the process. Ending it here, as an exception, lets the `finally` below
+    # stop the embedded server first, and makes a requested stop exit 0.
+    raise SystemExit(0)
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, exit_cleanly)
+    signal.signal(signal.SIGINT, exit_cleanly)
+    settings = load_settings()
+    logging.config.dictConfig(log_config(settings.log_level))
+    if settings.database_url is not None:
+        serve(settings)
+        return
+    server = embedded_server(settings)
+    try:
+        server.start()
+        asyncio.run(ensure_database(server.url(), EMBEDDED_DATABASE))
+    except EmbeddedUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
+    # The app (in this process or in workers) reads its settings from the environment.
+    os.environ["DATABASE_URL"] = server.url(EMBEDDED_DATABASE)
+    try:
+        serve(settings)
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()

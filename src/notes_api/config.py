@@ -1,0 +1,122 @@
+"""Settings, read from the environment and an optional `.env` file, validated once at start."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+# libpq's sslmode values, all honoured (see database.ssl_option).
+SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# DATABASE_URL query options we understand; anything else is refused rather than silently ignored.
+URL_OPTIONS = ("host", "sslmode", "sslrootcert")
+
+
+class Settings(BaseSettings):
+    """Every knob the service has. `.env.example` lists them with their defaults."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        # `PORT=` (or a Makefile passing an unset variable on) means "the default".
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    database_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "postgresql://user:password@host:port/database. Query options: sslmode, sslrootcert. "
+            "Unset: start the embedded PostgreSQL."
+        ),
+    )
+    host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
+    port: int = Field(default=5000, ge=1, le=65535, description="TCP port the API listens on.")
+    reload: bool = Field(
+        default=False, description="Restart the server when a source file changes."
+    )
+    workers: int = Field(default=1, ge=1, le=64, description="Server processes sharing the port.")
+    log_level: LogLevel = Field(default="info", description="Lowest level of log lines shown.")
+    access_log: bool = Field(default=True, description="One log line per request.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated origins allowed by CORS, scheme included.",
+    )
+
+    lenient_content_type: bool = Field(
+        default=True,
+        description="Read bodies sent form-encoded (as `curl --data` does) or unlabelled as JSON.",
+    )
+
+    db_pool_min_size: int = Field(default=2, ge=0, le=1000, description="Connections kept open.")
+    db_pool_max_size: int = Field(default=10, ge=1, le=1000, description="Most connections open.")
+    db_statement_cache_size: int = Field(
+        default=100,
+        ge=0,
+        description="asyncpg prepared statements kept per connection; 0 behind PgBouncer.",
+    )
+    migrate_on_start: bool = Field(
+        default=True, description="Apply pending Alembic migrations at start."
+    )
+
+    embedded_db_dir: Path = Field(
+        default=Path(".data/postgres"),
+        description="Data directory of the embedded PostgreSQL (used when DATABASE_URL is unset).",
+    )
+    embedded_db_port: int = Field(
+        default=5433, ge=1, le=65535, description="Port of the embedded PostgreSQL, on 127.0.0.1."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        parts = urlsplit(value.get_secret_value())
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                "must start with postgresql:// (e.g. postgresql://user:pw@host:5432/db)"
+            )
+        if not parts.path.strip("/"):
+            raise ValueError("must name a database (postgresql://user:pw@host:5432/<database>)")
+        options = dict(parse_qsl(parts.query))
+        unknown = sorted(set(options) - set(URL_OPTIONS))
+        if unknown:
+            raise ValueError(
+                f"unsupported option {unknown[0]!r} (supported: {', '.join(URL_OPTIONS)})"
+            )
+        sslmode = options.get("sslmode")
+        if sslmode is not None and sslmode not in SSL_MODES:
+            raise ValueError(f"sslmode={sslmode!r} is not one of {', '.join(SSL_MODES)}")
+        if "sslrootcert" in options and sslmode not in ("verify-ca", "verify-full"):
+            raise ValueError("sslrootcert needs sslmode=verify-ca or sslmode=verify-full")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _full_origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            # The demo allowed "localhost:5000": browsers send "http://localhost:5000", so it
+            # never matched. An origin is scheme://host[:port] and nothing else.
+            if parts.scheme not in ("http", "https") or not parts.netloc or parts.path.strip("/"):
+                raise ValueError(f"{origin!r} is not an origin like http://localhost:3000")
+        return [origin.rstrip("/") for origin in origins]
+
+    @model_validator(mode="after")
+    def _pool_bounds(self) -> Settings:
+        if self.db_pool_min_size > self.db_pool_max_size:
+            raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        return self

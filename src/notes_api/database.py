@@ -1,0 +1,148 @@
+"""The one `databases.Database` of a process: where it points, how it connects, when it opens.
+
+databases 0.9 hands asyncpg only host, port, user, password, database and `ssl`; it silently
+drops libpq's `sslmode`, so `?sslmode=require` would connect in clear text. `ConnectionTarget` reads
+the URL the way libpq users expect and turns it into asyncpg options, for the service and Alembic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+from databases import Database
+
+from notes_api.config import Settings
+from notes_api.embedded import EmbeddedPostgres
+
+logger = logging.getLogger(__name__)
+
+# The database the service creates in its embedded server.
+EMBEDDED_DATABASE = "notes"
+
+
+@dataclass(frozen=True)
+class ConnectionTarget:
+    """A PostgreSQL server and database, with the asyncpg options to reach it."""
+
+    scheme_less: str  # user:password@host:port/database, no query
+    query: dict[str, str]  # options kept in the URL (a Unix socket `host`)
+    ssl: ssl.SSLContext | str | bool | None
+    pool_options: dict[str, Any]
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> ConnectionTarget:
+        parts = urlsplit(url)
+        # Settings validated the options; here they only change form.
+        options = dict(parse_qsl(parts.query))
+        return cls(
+            scheme_less=urlunsplit(("", parts.netloc, parts.path, "", "")).lstrip("/"),
+            query={k: v for k, v in options.items() if k == "host"},
+            ssl=ssl_option(options.get("sslmode"), options.get("sslrootcert")),
+            pool_options={
+                "min_size": settings.db_pool_min_size,
+                "max_size": settings.db_pool_max_size,
+                "statement_cache_size": settings.db_statement_cache_size,
+            },
+        )
+
+    def url(self, scheme: str = "postgresql") -> str:
+        query = f"?{urlencode(self.query)}" if self.query else ""
+        return f"{scheme}://{self.scheme_less}{query}"
+
+    @property
+    def masked_url(self) -> str:
+        """The URL with its password replaced, fit for logs."""
+        parts = urlsplit(self.url())
+        if parts.password is None:
+            return self.url()
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    @property
+    def connect_options(self) -> dict[str, Any]:
+        """Options for a single asyncpg connection (Alembic's, admin tasks)."""
+        options: dict[str, Any] = {
+            "statement_cache_size": self.pool_options["statement_cache_size"]
+        }
+        if self.ssl is not None:
+            options["ssl"] = self.ssl
+        return options
+
+    def database(self) -> Database:
+        options = dict(self.pool_options)
+        if self.ssl is not None:
+            options["ssl"] = self.ssl
+        return Database(self.url(), **options)
+
+
+def ssl_option(sslmode: str | None, rootcert: str | None) -> ssl.SSLContext | str | bool | None:
+    """libpq's sslmode/sslrootcert as asyncpg's `ssl` argument (None: asyncpg's default, prefer)."""
+    if sslmode is None:
+        return None
+    if sslmode == "disable":
+        return False
+    if sslmode in ("verify-ca", "verify-full") and rootcert is not None:
+        context = ssl.create_default_context(cafile=unquote(rootcert))
+        context.check_hostname = sslmode == "verify-full"
+        return context
+    # asyncpg understands the remaining libpq modes by name, and for verify-* without sslrootcert
+    # it looks where libpq does (PGSSLROOTCERT, ~/.postgresql/root.crt).
+    return sslmode
+
+
+async def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server behind `admin_url` unless it exists."""
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass  # created by a concurrent starter
+    finally:
+        await connection.close()
+
+
+def embedded_server(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(root=settings.embedded_db_dir, port=settings.embedded_db_port)
+
+
+@asynccontextmanager
+async def connection_target(settings: Settings) -> AsyncIterator[ConnectionTarget]:
+    """Where to connect: DATABASE_URL, or the embedded server, started for as long as needed."""
+    if settings.database_url is not None:
+        yield ConnectionTarget.from_url(settings.database_url.get_secret_value(), settings)
+        return
+    server = embedded_server(settings)
+    await asyncio.to_thread(server.start)
+    try:
+        await ensure_database(server.url(), EMBEDDED_DATABASE)
+        yield ConnectionTarget.from_url(server.url(EMBEDDED_DATABASE), settings)
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Connect the pool (after migrating, unless turned off); disconnect it on the way out."""
+    async with connection_target(settings) as target:
+        embedded = " (embedded)" if settings.database_url is None else ""
+        logger.info("Using database %s%s", target.masked_url, embedded)
+        if settings.migrate_on_start:
+            from notes_api.migrate import upgrade
+
+            await upgrade(target)
+        database = target.database()
+        await database.connect()
+        try:
+            yield database
+        finally:
+            await database.disconnect()

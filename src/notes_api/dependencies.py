@@ -1,0 +1,42 @@
+"""What routes ask for: the database of this process, and a note that exists."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from databases import Database
+from fastapi import Depends, HTTPException, Path, Request, status
+
+from notes_api import service
+from notes_api.schemas import Note
+from notes_api.tables import ID_MAX
+
+NOT_FOUND = "Note not found"
+
+
+def get_database(request: Request) -> Database:
+    # Put there by the lifespan (app.py): one pool per process, no module global.
+    database: Database = request.state.database
+    return database
+
+
+DatabaseDep = Annotated[Database, Depends(get_database)]
+
+# Ids outside bigint's range cannot name a note; refusing them here keeps them away from SQL.
+NoteId = Annotated[int, Path(ge=1, le=ID_MAX, description="The note's id.")]
+
+
+def found(note: Note | None) -> Note:
+    """The note, or a 404 when the statement found none."""
+    if note is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return note
+
+
+async def load_note(note_id: NoteId, database: DatabaseDep) -> Note:
+    return found(await service.get_note(database, note_id=note_id))
+
+
+# Reads use this. Writes do not load first: their one UPDATE/DELETE ... RETURNING statement
+# both acts and tells whether the note existed, in one round trip and without a race.
+NoteDep = Annotated[Note, Depends(load_note)]

@@ -1,0 +1,44 @@
+"""Where the service says what it is and whether it can serve."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Request, Response
+
+from notes_api import __version__, service
+from notes_api.dependencies import DatabaseDep
+from notes_api.errors import DATABASE_ERRORS
+from notes_api.schemas import Health, ServiceInfo
+
+router = APIRouter(tags=["service"])
+logger = logging.getLogger(__name__)
+
+
+@router.get("/")
+async def root(request: Request) -> ServiceInfo:
+    """The service's name, version and where to go next."""
+    links = {"docs": "/docs", "redoc": "/redoc", "openapi": "/openapi.json"}
+    links |= {"notes": "/notes", "health": "/health", "ready": "/ready"}
+    return ServiceInfo(name=request.app.title, version=__version__, links=links)
+
+
+@router.get("/health")
+async def health() -> Health:
+    """The process is alive (it does not look at the database)."""
+    return Health(status="ok")
+
+
+@router.get(
+    "/ready",
+    responses={503: {"model": Health, "description": "The database does not answer."}},
+)
+async def ready(database: DatabaseDep, response: Response) -> Health:
+    """The service can serve: the database answers `SELECT 1`."""
+    try:
+        await service.ping(database)
+    except DATABASE_ERRORS as error:
+        logger.warning("Not ready: %s", type(error).__name__)
+        response.status_code = 503
+        return Health(status="unavailable")
+    return Health(status="ready")
