@@ -1,0 +1,69 @@
+"""The test database: a fresh one per session, on the embedded PostgreSQL (default) or on the
+server named by TEST_DATABASE_URL. Each test that asks for `api` starts with an empty table."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from notes_api.app import create_app
+from notes_api.config import Settings
+from notes_api.embedded import EmbeddedPostgres
+from tests.support import ROOT, sql, with_database
+
+
+@pytest.fixture(scope="session")
+def server_url() -> Iterator[str]:
+    """A URL of the PostgreSQL server the tests use, on a database that always exists."""
+    if url := os.environ.get("TEST_DATABASE_URL"):
+        yield url
+        return
+    defaults = Settings(_env_file=None)
+    server = EmbeddedPostgres(root=ROOT / defaults.embedded_db_dir, port=defaults.embedded_db_port)
+    server.start()
+    yield server.url()
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def database_url(server_url: str) -> Iterator[str]:
+    """A database made for this session, and dropped after it."""
+    name = f"notes_test_{uuid.uuid4().hex[:12]}"
+    sql(server_url, f'CREATE DATABASE "{name}"')
+    yield with_database(server_url, name)
+    sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, db_pool_min_size=1)
+
+
+@pytest.fixture(scope="session")
+def client(settings: Settings) -> Iterator[TestClient]:
+    # Entering the client runs the lifespan: migrations, then the pool.
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+@pytest.fixture
+def clean_notes(client: TestClient, database_url: str) -> None:
+    sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+
+
+@pytest.fixture
+def api(client: TestClient, clean_notes: None) -> TestClient:
+    """The app, in process, over an empty notes table."""
+    return client
+
+
+@pytest.fixture
+def tmp_dir(tmp_path: Path) -> Path:
+    # The embedded server's unprivileged user (when tests run as root) must reach this directory.
+    tmp_path.chmod(0o755)
+    return tmp_path

@@ -1,0 +1,88 @@
+"""Helpers the tests share: SQL on the test database, free ports, server processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
+    """Run one statement on `url` and return its rows."""
+
+    async def run() -> list[asyncpg.Record]:
+        connection = await asyncpg.connect(url)
+        try:
+            return list(await connection.fetch(query, *args))
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server as `url`, database `name`."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class ServerProcess:
+    """`python src/main.py` in a child process, with the given environment on top of ours."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.port = int(env["PORT"])
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+        environment.pop("DATABASE_URL", None)
+        environment.update(env)
+        self._log_file = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "src" / "main.py")],
+            cwd=ROOT,
+            env=environment,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"server exited early:\n{self.log.read_text()}")
+            try:
+                if requests.get(f"{self.base}/ready", timeout=1).status_code == 200:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise AssertionError(f"server not ready in {timeout}s:\n{self.log.read_text()}")
+
+    def stop(self, timeout: float = 20.0) -> int:
+        """SIGTERM, as a process manager would, and the exit code."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            raise
+        finally:
+            self._log_file.close()

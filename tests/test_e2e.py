@@ -1,0 +1,100 @@
+"""The real server process, driven over HTTP with requests, like the demo's integration tests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+import requests
+
+from tests.support import ServerProcess, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture
+def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
+    )
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+def test_demo_curl_session_against_the_real_server(server: ServerProcess) -> None:
+    base = server.base
+    # curl -X POST /notes --data '{"text":"Test","completed":"false"}'
+    created = requests.post(
+        f"{base}/notes",
+        data='{"text":"Test","completed":"false"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},  # what curl --data sends
+        timeout=5,
+    )
+    assert created.status_code == 200
+    note = created.json()
+    assert (note["text"], note["completed"]) == ("Test", False)
+
+    assert requests.get(f"{base}/notes", timeout=5).json() == [note]
+    assert requests.get(f"{base}/notes/{note['id']}", timeout=5).json() == note
+
+    updated = requests.put(
+        f"{base}/notes/{note['id']}", json={"text": "Tested", "completed": True}, timeout=5
+    ).json()
+    assert (updated["text"], updated["completed"]) == ("Tested", True)
+
+    deleted = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
+    assert deleted.status_code == 200
+    assert deleted.json()["text"] == "Tested"
+    again = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
+    assert again.status_code == 404
+    assert requests.get(f"{base}/notes", timeout=5).json() == []
+
+
+def test_server_logs_requests_and_never_the_password(database_url: str, tmp_path: Path) -> None:
+    # A password the log must not show: the real one on the embedded server, a made-up one on a
+    # trust-auth server (which never asks for it).
+    parts = urlsplit(database_url)
+    password = parts.password or "never-log-this-pw"
+    netloc = f"{parts.username}:{password}@{parts.hostname}:{parts.port}"
+    url = urlunsplit(parts._replace(netloc=netloc))
+    server = ServerProcess({"DATABASE_URL": url, "PORT": str(free_port())}, tmp_path / "log")
+    try:
+        server.wait_ready()
+        requests.get(f"{server.base}/health", timeout=5)
+    finally:
+        assert server.stop() == 0
+
+    log = server.log.read_text()
+    assert f"Using database postgresql://{parts.username}:****@{parts.hostname}" in log
+    assert '"GET /health HTTP/1.1" 200' in log
+    assert password not in log
+
+
+def test_embedded_database_keeps_notes_across_a_restart(tmp_dir: Path) -> None:
+    env = {
+        "EMBEDDED_DB_DIR": str(tmp_dir / "postgres"),
+        "EMBEDDED_DB_PORT": str(free_port()),
+        "PORT": str(free_port()),
+    }
+    first = ServerProcess(env, tmp_dir / "first.log")
+    try:
+        first.wait_ready()
+        note = requests.post(f"{first.base}/notes", json={"text": "survive"}, timeout=5).json()
+    finally:
+        assert first.stop() == 0
+    # Stopped cleanly: the embedded server went down with the service.
+    assert not (tmp_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
+    password = (tmp_dir / "postgres" / "password").read_text().strip()
+    assert password not in (tmp_dir / "first.log").read_text()
+
+    second = ServerProcess(env, tmp_dir / "second.log")
+    try:
+        second.wait_ready()
+        assert requests.get(f"{second.base}/notes/{note['id']}", timeout=5).json() == note
+    finally:
+        assert second.stop() == 0

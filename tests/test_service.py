@@ -1,0 +1,86 @@
+"""What the service says about itself: root, health, readiness, API docs, CORS."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from notes_api import __version__
+from notes_api.app import create_app
+from notes_api.config import Settings
+from tests.support import free_port
+
+
+def test_root_names_the_service_and_links_onwards(api: TestClient) -> None:
+    body = api.get("/").json()
+
+    assert body["name"] == "notes-api"
+    assert body["version"] == __version__
+    assert body["links"]["docs"] == "/docs"
+    assert body["links"]["notes"] == "/notes"
+
+
+def test_health_is_ok(api: TestClient) -> None:
+    response = api.get("/health")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ready_when_the_database_answers(api: TestClient) -> None:
+    response = api.get("/ready")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready"}
+
+
+def test_ready_is_503_without_a_database() -> None:
+    # Nothing listens on this port; the pool opens lazily (min size 0), so the app starts.
+    url = f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/nowhere"
+    settings = Settings(
+        _env_file=None, database_url=url, db_pool_min_size=0, migrate_on_start=False
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/ready")
+        write = client.post("/notes", json={"text": "lost"})
+
+    assert ready.status_code == 503
+    assert ready.json() == {"status": "unavailable"}
+    assert write.status_code == 503
+    assert write.headers["Retry-After"] == "5"
+    assert "secret-pw" not in ready.text + write.text
+
+
+def test_docs_and_redoc_are_served(api: TestClient) -> None:
+    assert "swagger-ui" in api.get("/docs").text
+    assert "redoc" in api.get("/redoc").text
+    spec = api.get("/openapi.json").json()
+    assert spec["info"]["title"] == "notes-api"
+    assert 'rel="next"' in spec["info"]["description"]
+
+
+def test_openapi_documents_every_error_answer(api: TestClient) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    by_id = paths["/notes/{note_id}"]
+
+    for method in ("get", "put", "patch", "delete"):
+        assert {"200", "404", "422"} <= set(by_id[method]["responses"]), method
+    assert {"200", "422"} <= set(paths["/notes"]["post"]["responses"])
+    assert {"200", "422"} <= set(paths["/notes"]["get"]["responses"])
+    assert "503" in paths["/ready"]["get"]["responses"]
+
+
+def test_cors_allows_only_configured_origins(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
+    with TestClient(app) as client:
+        allowed = client.options(
+            "/notes",
+            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+        )
+        refused = client.options(
+            "/notes",
+            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
+        )
+
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "access-control-allow-origin" not in refused.headers
