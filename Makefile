@@ -1,0 +1,68 @@
+# notes-api: `make` lists the targets. Every target installs what it needs first.
+#
+# A comment after a target's name (`target: deps ## what it does`) is its line in `make help`.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# Use poetry from PATH when it can export the lock; else a private copy in .tools/ (made on demand).
+TOOLS := $(CURDIR)/.tools
+ifeq ($(origin POETRY), undefined)
+POETRY := $(shell poetry export --help >/dev/null 2>&1 && command -v poetry || echo $(TOOLS)/bin/poetry)
+endif
+VENV := $(CURDIR)/.venv
+RUN := $(VENV)/bin/python
+GROUPS := embedded,dev,load,docs
+
+# Settings the Makefile passes on when given: `make run PORT=5050`.
+export HOST PORT DATABASE_URL LOG_LEVEL WORKERS
+
+.PHONY: help install lock run test check lint migrate clean
+
+help: ## List the targets
+	@echo "notes-api: make <target>"
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
+
+$(TOOLS)/bin/poetry:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
+	@echo "poetry is not on PATH (or cannot export): installing it in .tools/"
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet poetry poetry-plugin-export
+
+# Poetry resolves (poetry.lock) and exports; pip installs the exported, hash-pinned requirements.
+# pip needs only the simple package index, which every mirror and proxy serves.
+$(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
+	$(POETRY) check --lock
+	test -x $(RUN) || $(PYTHON) -m venv $(VENV)
+	$(POETRY) export --with $(GROUPS) --format requirements.txt --output $(VENV)/requirements.txt
+	$(RUN) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(VENV)/requirements.txt
+	touch $@
+
+install: $(VENV)/.installed ## Install the project (Python packages, in .venv/)
+
+lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml
+	$(TOOLS)/bin/python scripts/lock.py
+
+run: install ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
+	RELOAD=true $(RUN) src/main.py
+
+migrate: install ## Apply pending database migrations
+	$(RUN) -m notes_api.migrate
+
+test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
+	$(RUN) -m pytest $(PYTEST_ARGS)
+
+check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict
+	$(RUN) -m ruff check .
+	$(RUN) -m ruff format --check .
+	$(RUN) -m mypy
+
+lint: install ## Format the code and apply ruff's safe fixes
+	$(RUN) -m ruff format .
+	$(RUN) -m ruff check --fix .
+
+clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
