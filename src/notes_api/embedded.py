@@ -109,6 +109,10 @@ class EmbeddedPostgres:
         """Stop the server if this object started it (fast mode: sessions end, data is flushed)."""
         if not self._owned:
             return
+        self._owned = False
+        if self._postmaster() is None:  # already down (e.g. Ctrl+C reached it too)
+            logger.info("Embedded PostgreSQL already stopped")
+            return
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._run(
             _bin_dir() / "pg_ctl",
@@ -120,11 +124,16 @@ class EmbeddedPostgres:
             str(self.pgdata),
             run_as=run_as,
         )
-        self._owned = False
         logger.info("Embedded PostgreSQL stopped")
 
     def running_port(self) -> int | None:
-        """The port of a live server on this cluster, from postmaster.pid, or None."""
+        """The port of a server on this cluster that accepts connections, or None."""
+        postmaster = self._postmaster()
+        # "ready" once the server accepts connections; "starting" or "stopping" otherwise.
+        return postmaster[1] if postmaster and postmaster[2] == "ready" else None
+
+    def _postmaster(self) -> tuple[int, int, str] | None:
+        """(pid, port, status) of a live server process, from postmaster.pid, or None."""
         try:
             lines = (self.pgdata / "postmaster.pid").read_text().splitlines()
             pid, port = int(lines[0]), int(lines[3])
@@ -133,8 +142,7 @@ class EmbeddedPostgres:
             return None
         except PermissionError:  # alive, owned by another user
             pass
-        # "ready" only once the server accepts connections; "starting" while it recovers.
-        return port if len(lines) > 7 and lines[7].strip() == "ready" else None
+        return pid, port, lines[7].strip() if len(lines) > 7 else ""
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:

@@ -57,6 +57,9 @@ def log_config(level: str, *, access_log: bool = True) -> dict[str, Any]:
             # uvicorn's loggers propagate to the root handler, so they share the format.
             "uvicorn": {"handlers": [], "level": upper, "propagate": True},
             "uvicorn.error": {"handlers": [], "level": upper, "propagate": True},
+            # Alembic announces each of its plugins at INFO; its migration lines are worth keeping.
+            "alembic": {"handlers": [], "level": "WARNING", "propagate": True},
+            "alembic.runtime.migration": {"handlers": [], "level": upper, "propagate": True},
             "uvicorn.access": {
                 "handlers": [],
                 "level": "INFO" if access_log else "WARNING",

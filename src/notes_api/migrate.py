@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -30,38 +33,69 @@ def alembic_config() -> Config:
 
 async def run(target: ConnectionTarget, revision: str = "head", *, downgrade: bool = False) -> None:
     """Upgrade (or downgrade) the schema of `target` to `revision`, one migrator at a time."""
-    engine = create_async_engine(
-        target.url("postgresql+asyncpg"), connect_args=target.connect_options, poolclass=NullPool
-    )
-    try:
-        async with engine.begin() as connection:
-            # Workers starting together would otherwise race to create the same table.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-            await connection.run_sync(_run_alembic, revision, downgrade)
-    finally:
-        await engine.dispose()
+    if downgrade:
+        await _on_connection(target, lambda config: command.downgrade(config, revision))
+    else:
+        await _on_connection(target, lambda config: command.upgrade(config, revision))
 
 
 async def upgrade(target: ConnectionTarget) -> None:
     await run(target, "head")
 
 
-def _run_alembic(connection: Connection, revision: str, downgrade: bool) -> None:
-    config = alembic_config()
-    # env.py runs the migrations on this connection, inside our transaction and lock.
-    config.attributes["connection"] = connection
-    if downgrade:
-        command.downgrade(config, revision)
-    else:
-        command.upgrade(config, revision)
+async def new_revision(target: ConnectionTarget, message: str) -> None:
+    """Write a migration for the difference between tables.py and the database (at head)."""
+    await _on_connection(
+        target, lambda config: command.revision(config, message=message, autogenerate=True)
+    )
 
 
-async def _main(revision: str, downgrade: bool) -> None:
+async def _on_connection(
+    target: ConnectionTarget, alembic_command: Callable[[Config], Any]
+) -> None:
+    engine = create_async_engine(
+        target.url("postgresql+asyncpg"), connect_args=target.connect_options, poolclass=NullPool
+    )
+
+    def on(connection: Connection) -> None:
+        config = alembic_config()
+        # env.py runs the migrations on this connection, inside our transaction and lock.
+        config.attributes["connection"] = connection
+        alembic_command(config)
+
+    try:
+        async with engine.begin() as connection:
+            # Workers starting together would otherwise race to create the same table.
+            await connection.execute(
+                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+            await connection.run_sync(on)
+    finally:
+        await engine.dispose()
+
+
+async def _main(arguments: argparse.Namespace) -> None:
     async with connection_target(Settings()) as target:
-        logger.info("Migrating %s to %s", target.masked_url, revision)
-        await run(target, revision, downgrade=downgrade)
+        if arguments.command == "revision":
+            await new_revision(target, arguments.message)
+            return
+        logger.info("Migrating %s to %s", target.masked_url, arguments.revision)
+        await run(target, arguments.revision, downgrade=arguments.command == "downgrade")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m notes_api.migrate")
+    commands = parser.add_subparsers(dest="command")
+    up = commands.add_parser("upgrade", help="apply migrations up to REVISION (default: head)")
+    up.add_argument("revision", nargs="?", default="head")
+    down = commands.add_parser("downgrade", help="revert migrations down to REVISION (e.g. base)")
+    down.add_argument("revision")
+    new = commands.add_parser("revision", help="autogenerate a migration from tables.py")
+    new.add_argument("-m", "--message", required=True)
+    arguments = parser.parse_args(argv)
+    if arguments.command is None:  # plain `python -m notes_api.migrate`: upgrade to head
+        arguments = parser.parse_args(["upgrade", *argv])
+    return arguments
 
 
 if __name__ == "__main__":
@@ -69,10 +103,4 @@ if __name__ == "__main__":
 
     settings = Settings()
     logging.config.dictConfig(log_config(settings.log_level))
-    # python -m notes_api.migrate [revision]   (default: head)
-    # python -m notes_api.migrate --down <revision>
-    args = sys.argv[1:]
-    down = bool(args) and args[0] == "--down"
-    if down:
-        args = args[1:]
-    asyncio.run(_main(args[0] if args else "head", down))
+    asyncio.run(_main(parse(sys.argv[1:])))
