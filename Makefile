@@ -18,7 +18,7 @@ GROUPS := embedded,dev,load,docs
 # Settings the Makefile passes on when given: `make run PORT=5050`.
 export HOST PORT DATABASE_URL LOG_LEVEL WORKERS
 
-.PHONY: help install lock run test check lint migrate clean
+.PHONY: help install lock run test check lint migrate migration clean
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -38,6 +38,8 @@ $(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
 	test -x $(RUN) || $(PYTHON) -m venv $(VENV)
 	$(POETRY) export --with $(GROUPS) --format requirements.txt --output $(VENV)/requirements.txt
 	$(RUN) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(VENV)/requirements.txt
+	@# The project itself, editable, so `python -m notes_api...` and `alembic` import src/notes_api.
+	$(RUN) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
 	touch $@
 
 install: $(VENV)/.installed ## Install the project (Python packages, in .venv/)
@@ -50,6 +52,10 @@ run: install ## Serve the API on http://127.0.0.1:5000 with auto-reload (foregro
 
 migrate: install ## Apply pending database migrations
 	$(RUN) -m notes_api.migrate
+
+migration: install ## Write a migration from changes to tables.py: make migration MSG="add tags"
+	@test -n "$(MSG)" || { echo 'error: say what it does: make migration MSG="add tags"'; exit 2; }
+	$(RUN) -m notes_api.migrate revision -m "$(MSG)"
 
 test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
