@@ -5,17 +5,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import resources
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from databases import Database
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from notes_api import __version__, errors
+from notes_api import __version__, auth, errors
 from notes_api.config import Settings
 from notes_api.database import open_database
-from notes_api.middleware import LenientJSONBody
+from notes_api.middleware import BodySizeLimit, LenientJSONBody, SecurityHeaders
 from notes_api.routes import health, notes
+from notes_api.schemas import ErrorMessage
+
+# Answers any route may give, documented once for all of them.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {"model": ErrorMessage, "description": "The request body is over MAX_BODY_SIZE."}
+}
+DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorMessage,
+        "description": "The database is unavailable or busy; retry after `Retry-After` seconds.",
+        "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
+    }
+}
 
 
 class State(TypedDict):
@@ -36,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=resources.files("notes_api").joinpath("description.md").read_text(),
         lifespan=lifespan,
+        responses=TOO_LARGE,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -47,7 +61,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     if settings.lenient_content_type:
         app.add_middleware(LenientJSONBody)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_size)
+    # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
+    pages = frozenset(
+        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
+    )
+    app.add_middleware(SecurityHeaders, page_paths=pages)
     errors.install(app)
     app.include_router(health.router)
-    app.include_router(notes.router)
+    notes_responses = dict(DATABASE_DOWN)
+    guards = []
+    if settings.api_token is not None:
+        guard = auth.token_guard(settings.api_token, reads=settings.api_token_reads)
+        guards.append(Depends(guard))
+        notes_responses |= auth.UNAUTHORIZED_RESPONSE
+        if not settings.api_token_reads:
+            auth.document_open_reads(app)
+    app.include_router(notes.router, dependencies=guards, responses=notes_responses)
     return app

@@ -60,6 +60,29 @@ class Settings(BaseSettings):
         ge=0,
         description="asyncpg prepared statements kept per connection; 0 behind PgBouncer.",
     )
+    db_pool_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description="Seconds a request waits for a free connection before answering 503.",
+    )
+    db_statement_timeout: float = Field(
+        default=30.0,
+        ge=0,
+        description=(
+            "Seconds a statement may run before PostgreSQL cancels it (503); 0: no limit. "
+            "Behind PgBouncer set it on the role instead (ALTER ROLE ... SET statement_timeout)."
+        ),
+    )
+    max_body_size: int = Field(
+        default=64 * 1024, ge=1, description="Largest request body accepted, in bytes (else 413)."
+    )
+    api_token: SecretStr | None = Field(
+        default=None,
+        description="When set, writes need `Authorization: Bearer <API_TOKEN>`.",
+    )
+    api_token_reads: bool = Field(
+        default=False, description="With API_TOKEN set, reads need the token too."
+    )
     migrate_on_start: bool = Field(
         default=True, description="Apply pending Alembic migrations at start."
     )
@@ -96,6 +119,12 @@ class Settings(BaseSettings):
         if "sslrootcert" in options and sslmode not in ("verify-ca", "verify-full"):
             raise ValueError("sslrootcert needs sslmode=verify-ca or sslmode=verify-full")
         return value
+
+    @field_validator("api_token")
+    @classmethod
+    def _token_or_none(cls, value: SecretStr | None) -> SecretStr | None:
+        # `API_TOKEN=` in .env means "no token", not "the empty token".
+        return value if value is not None and value.get_secret_value() else None
 
     @field_validator("cors_origins", mode="before")
     @classmethod

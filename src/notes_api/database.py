@@ -18,6 +18,8 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 from databases import Database
+from databases.backends.postgres import PostgresBackend, PostgresConnection
+from databases.core import DatabaseURL
 
 from notes_api.config import Settings
 from notes_api.embedded import EmbeddedPostgres
@@ -36,6 +38,7 @@ class ConnectionTarget:
     query: dict[str, str]  # options kept in the URL (a Unix socket `host`)
     ssl: ssl.SSLContext | str | bool | None
     pool_options: dict[str, Any]
+    acquire_timeout: float
 
     @classmethod
     def from_url(cls, url: str, settings: Settings) -> ConnectionTarget:
@@ -50,7 +53,9 @@ class ConnectionTarget:
                 "min_size": settings.db_pool_min_size,
                 "max_size": settings.db_pool_max_size,
                 "statement_cache_size": settings.db_statement_cache_size,
+                "server_settings": server_settings(settings),
             },
+            acquire_timeout=settings.db_pool_timeout,
         )
 
     def url(self, scheme: str = "postgresql") -> str:
@@ -68,7 +73,9 @@ class ConnectionTarget:
 
     @property
     def connect_options(self) -> dict[str, Any]:
-        """Options for a single asyncpg connection (Alembic's, admin tasks)."""
+        """Options for a single asyncpg connection (Alembic's, admin tasks).
+
+        No statement timeout here: a migration may rightly run longer than any request."""
         options: dict[str, Any] = {
             "statement_cache_size": self.pool_options["statement_cache_size"]
         }
@@ -80,7 +87,55 @@ class ConnectionTarget:
         options = dict(self.pool_options)
         if self.ssl is not None:
             options["ssl"] = self.ssl
-        return Database(self.url(), **options)
+        return PooledDatabase(self.url(), acquire_timeout=self.acquire_timeout, **options)
+
+
+def server_settings(settings: Settings) -> dict[str, str]:
+    """PostgreSQL settings sent when each connection starts."""
+    if not settings.db_statement_timeout:
+        return {}
+    # Whole milliseconds: PostgreSQL reads a bare number as ms.
+    return {"statement_timeout": str(max(1, round(settings.db_statement_timeout * 1000)))}
+
+
+class TimedPostgresConnection(PostgresConnection):
+    """databases' asyncpg connection, acquired from the pool with a timeout.
+
+    databases 0.9 waits for a free connection forever: when every connection is busy (slow
+    queries, a burst of clients), requests would pile up until their clients give up. Waiting at
+    most DB_POOL_TIMEOUT seconds turns that into a TimeoutError, which errors.py answers with 503.
+    """
+
+    _database: TimedPostgresBackend
+
+    async def acquire(self) -> None:
+        assert self._connection is None, "Connection is already acquired"
+        assert self._database._pool is not None, "DatabaseBackend is not running"
+        self._connection = await self._database._pool.acquire(
+            timeout=self._database.acquire_timeout
+        )
+
+
+class TimedPostgresBackend(PostgresBackend):
+    def __init__(
+        self, database_url: DatabaseURL | str, *, acquire_timeout: float, **options: Any
+    ) -> None:
+        super().__init__(database_url, **options)
+        self.acquire_timeout = acquire_timeout
+
+    def connection(self) -> TimedPostgresConnection:
+        return TimedPostgresConnection(self, self._dialect)
+
+
+class PooledDatabase(Database):
+    """A `databases.Database` whose PostgreSQL connections wait at most `acquire_timeout` seconds
+    for the pool. Every query path (`fetch_*`, `connection()`, `transaction()`) goes through it."""
+
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 (the type databases gives it)
+        **Database.SUPPORTED_BACKENDS,
+        "postgresql": f"{__name__}:TimedPostgresBackend",
+        "postgres": f"{__name__}:TimedPostgresBackend",
+    }
 
 
 def ssl_option(sslmode: str | None, rootcert: str | None) -> ssl.SSLContext | str | bool | None:
