@@ -18,7 +18,7 @@ GROUPS := embedded,dev,load,docs
 # Settings the Makefile passes on when given: `make run PORT=5050`.
 export HOST PORT DATABASE_URL LOG_LEVEL WORKERS
 
-.PHONY: help install lock run test check lint migrate migration clean
+.PHONY: help install lock run test check lint migrate migration docs-serve docs-build publish screenshots clean
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -68,6 +68,20 @@ check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict
 lint: install ## Format the code and apply ruff's safe fixes
 	$(RUN) -m ruff format .
 	$(RUN) -m ruff check --fix .
+
+DOCS_PORT ?= 8000
+
+docs-serve: install ## Preview the docs site with live reload on http://127.0.0.1:8000 (DOCS_PORT=...)
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+docs-build: install ## Build the docs site into site/, failing on any warning (mkdocs --strict)
+	$(VENV)/bin/mkdocs build --strict
+
+publish: install ## Publish the docs site to GitHub Pages (the gh-pages branch of origin)
+	$(VENV)/bin/mkdocs gh-deploy --force
+
+screenshots: install ## Retake the docs' screenshots from the running service (needs chromium)
+	$(RUN) scripts/screenshots.py
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
