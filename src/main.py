@@ -47,6 +47,8 @@ def serve(settings: Settings) -> None:
         workers=settings.workers,
         log_config=config,
         access_log=settings.access_log,
+        # On SIGTERM, requests in flight get this long to finish before their connections close.
+        timeout_graceful_shutdown=settings.shutdown_timeout,
     )
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import requests
+
+from notes_api.embedded import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,6 +38,21 @@ def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
 def with_database(url: str, name: str) -> str:
     """The same server as `url`, database `name`."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@contextlib.contextmanager
+def throwaway_cluster(root: Path) -> Iterator[EmbeddedPostgres]:
+    """A PostgreSQL cluster of the test's own, on a free port: one it may stop, start, reconfigure.
+
+    `root`'s parent must be reachable by the server's user when the tests run as root (tmp_dir).
+    """
+    root.mkdir(mode=0o755, exist_ok=True)
+    cluster = EmbeddedPostgres(root=root, port=free_port())
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()  # only if it still runs as this object started it
 
 
 def free_port() -> int:

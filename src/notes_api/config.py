@@ -41,6 +41,11 @@ class Settings(BaseSettings):
         default=False, description="Restart the server when a source file changes."
     )
     workers: int = Field(default=1, ge=1, le=64, description="Server processes sharing the port.")
+    shutdown_timeout: int = Field(
+        default=5,
+        ge=0,
+        description="Seconds requests in flight get to finish after SIGTERM.",
+    )
     log_level: LogLevel = Field(default="info", description="Lowest level of log lines shown.")
     access_log: bool = Field(default=True, description="One log line per request.")
     cors_origins: Annotated[list[str], NoDecode] = Field(

@@ -115,6 +115,17 @@ class TimedPostgresConnection(PostgresConnection):
             timeout=self._database.acquire_timeout
         )
 
+    async def release(self) -> None:
+        try:
+            await super().release()
+        except Exception as error:
+            # asyncpg resets a connection before pooling it again. On a connection the server has
+            # just dropped, that fails, and asyncpg has already closed it for the pool to replace.
+            # The statement's own outcome is known by now: it, not this, decides the answer (a
+            # committed write must not be reported as a failure).
+            logger.warning("Dropped a broken database connection: %r", error)
+            self._connection = None
+
 
 class TimedPostgresBackend(PostgresBackend):
     def __init__(

@@ -1,0 +1,340 @@
+"""The service on a bad day: its database stops, its pool runs dry, a query hangs, it is told to
+stop in the middle of work. Real server processes, real PostgreSQL clusters the tests control."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import pytest
+import requests
+
+from notes_api.config import Settings
+from notes_api.database import ConnectionTarget, ensure_database
+from notes_api.embedded import EmbeddedPostgres
+from notes_api.errors import DATABASE_ERRORS
+from tests.support import ServerProcess, free_port, sql, throwaway_cluster
+
+pytestmark = pytest.mark.e2e
+
+# No request may take longer than this, whatever the database does.
+REQUEST_BOUND = 10.0
+
+
+@dataclass
+class Answer:
+    text: str
+    started: float
+    took: float
+    status: int | None  # None: no HTTP answer at all (timeout, connection refused)
+    retry_after: str | None = None
+    error: str = ""
+
+
+class Writers:
+    """Threads creating notes with distinct texts as fast as the service answers."""
+
+    def __init__(self, base: str, threads: int) -> None:
+        self.base = base
+        self.answers: list[Answer] = []
+        self._stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._write, args=(n,), daemon=True) for n in range(threads)
+        ]
+
+    def __enter__(self) -> Writers:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(REQUEST_BOUND + 5)
+
+    def _write(self, n: int) -> None:
+        with requests.Session() as session:
+            i = 0
+            while not self._stop.is_set():
+                text = f"writer {n} note {i}"
+                i += 1
+                started = time.monotonic()
+                try:
+                    r = session.post(
+                        f"{self.base}/notes", json={"text": text}, timeout=REQUEST_BOUND
+                    )
+                    answer = Answer(
+                        text, started, time.monotonic() - started, r.status_code,
+                        r.headers.get("Retry-After"),
+                        "" if r.status_code == 200 else r.text,
+                    )  # fmt: skip
+                except requests.RequestException as error:
+                    answer = Answer(
+                        text, started, time.monotonic() - started, None, error=repr(error)
+                    )
+                self.answers.append(answer)
+                time.sleep(0.01)
+
+
+@pytest.fixture
+def cluster(tmp_dir: Path) -> Iterator[EmbeddedPostgres]:
+    with throwaway_cluster(tmp_dir / "pg") as cluster:
+        asyncio.run(ensure_database(cluster.url(), "notes"))
+        yield cluster
+
+
+def test_database_outage_answers_503_then_recovers_without_losing_writes(
+    cluster: EmbeddedPostgres, tmp_dir: Path
+) -> None:
+    env = {
+        "DATABASE_URL": cluster.url("notes"),
+        "PORT": str(free_port()),
+        "DB_POOL_TIMEOUT": "2",
+        "ACCESS_LOG": "false",
+    }
+    server = ServerProcess(env, tmp_dir / "server.log")
+    try:
+        server.wait_ready()
+        with Writers(server.base, threads=4) as writers:
+            time.sleep(1)
+            cluster.stop()
+            time.sleep(0.5)
+            ready_down = requests.get(f"{server.base}/ready", timeout=REQUEST_BOUND)
+            time.sleep(2)
+            cluster.start()
+            back_at = time.monotonic()
+            # Recovered: a write started after the restart succeeded. Give it 5 s.
+            while time.monotonic() < back_at + 5 and not any(
+                a.status == 200 and a.started >= back_at for a in writers.answers
+            ):
+                time.sleep(0.05)
+            time.sleep(1)
+            ready_back = requests.get(f"{server.base}/ready", timeout=REQUEST_BOUND)
+    finally:
+        assert server.stop() == 0
+
+    answers = writers.answers
+    failures = [a for a in answers if a.status not in (200, 503)]
+    assert failures == [], failures[:5]
+    assert max(a.took for a in answers) < REQUEST_BOUND
+    unavailable = [a for a in answers if a.status == 503]
+    assert unavailable, "the outage produced no 503: did the database stop?"
+    assert {a.retry_after for a in unavailable} == {"5"}
+    assert {a.error for a in unavailable} == {
+        '{"detail":"The database is unavailable; try again shortly"}'
+    }
+    assert (ready_down.status_code, ready_down.json()) == (503, {"status": "unavailable"})
+    assert (ready_back.status_code, ready_back.json()) == (200, {"status": "ready"})
+
+    recovered = [a for a in answers if a.status == 200 and a.started >= back_at]
+    assert recovered, "no write succeeded within 5 s of the database's return"
+    recovery = min(a.started + a.took for a in recovered) - back_at
+    assert recovery < 5
+    # Once recovered, it stays recovered.
+    assert all(a.status == 200 for a in answers if a.started > back_at + recovery)
+
+    stored = {row["text"] for row in sql(cluster.url("notes"), "SELECT text FROM notes")}
+    acknowledged = {a.text for a in answers if a.status == 200}
+    lost = acknowledged - stored
+    assert lost == set()
+    print(
+        f"\noutage: {len(answers)} writes, {len(acknowledged)} answered 200, "
+        f"{len(unavailable)} answered 503, slowest {max(a.took for a in answers):.2f}s, "
+        f"recovery {recovery:.2f}s after restart, {len(lost)} lost"
+    )
+
+
+def start_server(database_url: str, log: Path, **settings: str) -> ServerProcess:
+    env = {"DATABASE_URL": database_url, "PORT": str(free_port()), "ACCESS_LOG": "false"}
+    server = ServerProcess(env | settings, log)
+    try:
+        server.wait_ready()
+    except AssertionError:
+        server.stop()
+        raise
+    return server
+
+
+def test_busy_pool_answers_503_after_the_pool_timeout(
+    database_url: str, clean_notes: None, tmp_path: Path
+) -> None:
+    server = start_server(
+        database_url,
+        tmp_path / "log",
+        DB_POOL_MIN_SIZE="1",
+        DB_POOL_MAX_SIZE="1",
+        DB_POOL_TIMEOUT="1",
+    )
+    try:
+        release = threading.Event()
+        blocker = threading.Thread(target=_hold_lock_until, args=(database_url, release))
+
+        async def scenario() -> tuple[httpx.Response, float, httpx.Response]:
+            async with httpx.AsyncClient(base_url=server.base, timeout=REQUEST_BOUND) as client:
+                # This one takes the only connection, and waits for the lock.
+                holding = asyncio.create_task(client.post("/notes", json={"text": "patient"}))
+                await asyncio.sleep(0.5)
+                started = time.monotonic()
+                starved = await client.get("/notes")
+                waited = time.monotonic() - started
+                release.set()
+                return starved, waited, await holding
+
+        blocker.start()
+        time.sleep(0.5)
+        starved, waited, patient = asyncio.run(scenario())
+        blocker.join(10)
+    finally:
+        assert server.stop() == 0
+    assert starved.status_code == 503
+    assert starved.headers["Retry-After"] == "5"
+    assert 1.0 <= waited < 3.0
+    # The request that held the connection was only slow, not refused.
+    assert patient.status_code == 200
+    assert patient.json()["text"] == "patient"
+
+
+def _hold_lock_until(database_url: str, release: threading.Event) -> None:
+    async def hold() -> None:
+        connection = await asyncpg.connect(database_url)
+        try:
+            async with connection.transaction():
+                await connection.execute("LOCK TABLE notes IN ACCESS EXCLUSIVE MODE")
+                await asyncio.to_thread(release.wait, 30)
+        finally:
+            await connection.close()
+
+    asyncio.run(hold())
+
+
+def test_statement_timeout_answers_503_and_writes_nothing(
+    database_url: str, clean_notes: None, tmp_path: Path
+) -> None:
+    server = start_server(database_url, tmp_path / "log", DB_STATEMENT_TIMEOUT="0.5")
+    release = threading.Event()
+    blocker = threading.Thread(target=_hold_lock_until, args=(database_url, release))
+    try:
+        blocker.start()
+        time.sleep(0.5)
+        started = time.monotonic()
+        answer = requests.post(f"{server.base}/notes", json={"text": "slow"}, timeout=REQUEST_BOUND)
+        took = time.monotonic() - started
+    finally:
+        release.set()
+        blocker.join(10)
+        assert server.stop() == 0
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert 0.5 <= took < 3.0
+    assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 0
+
+
+def test_statement_timeout_cancels_a_slow_query_on_the_database(database_url: str) -> None:
+    settings = Settings(_env_file=None, database_url=database_url, db_statement_timeout=0.2)
+    database = ConnectionTarget.from_url(database_url, settings).database()
+
+    async def slow_query() -> BaseException | None:
+        await database.connect()
+        try:
+            await database.fetch_val("SELECT pg_sleep(5)")
+        except Exception as error:
+            return error
+        finally:
+            await database.disconnect()
+        return None
+
+    started = time.monotonic()
+    error = asyncio.run(slow_query())
+    assert time.monotonic() - started < 3
+    assert isinstance(error, asyncpg.QueryCanceledError)
+    assert isinstance(error, DATABASE_ERRORS)  # errors.py answers it with 503
+
+
+def test_pool_timeout_bounds_the_wait_for_a_connection(database_url: str) -> None:
+    settings = Settings(
+        _env_file=None,
+        database_url=database_url,
+        db_pool_min_size=1,
+        db_pool_max_size=1,
+        db_pool_timeout=0.3,
+    )
+    database = ConnectionTarget.from_url(database_url, settings).database()
+
+    async def starved() -> tuple[BaseException | None, float]:
+        await database.connect()
+        try:
+            async with database.connection():  # the pool's only connection, in this task
+                started = time.monotonic()
+                try:
+                    await asyncio.create_task(database.fetch_val("SELECT 1"))
+                except Exception as error:
+                    return error, time.monotonic() - started
+                return None, time.monotonic() - started
+        finally:
+            await database.disconnect()
+
+    error, waited = asyncio.run(starved())
+    assert isinstance(error, TimeoutError)
+    assert isinstance(error, DATABASE_ERRORS)
+    assert 0.3 <= waited < 2
+
+
+def test_sigterm_under_load_finishes_requests_then_exits_0(tmp_dir: Path) -> None:
+    embedded_dir = tmp_dir / "postgres"
+    env = {
+        "EMBEDDED_DB_DIR": str(embedded_dir),
+        "EMBEDDED_DB_PORT": str(free_port()),
+        "PORT": str(free_port()),
+        "ACCESS_LOG": "false",
+    }
+    server = ServerProcess(env, tmp_dir / "server.log")
+    try:
+        server.wait_ready()
+        database = EmbeddedPostgres(root=embedded_dir, port=int(env["EMBEDDED_DB_PORT"]))
+        url = database.url("notes")
+        release = threading.Event()
+        blocker = threading.Thread(target=_hold_lock_until, args=(url, release))
+        blocker.start()
+        time.sleep(0.5)
+
+        async def scenario() -> tuple[list[httpx.Response], float]:
+            async with httpx.AsyncClient(base_url=server.base, timeout=REQUEST_BOUND) as client:
+                in_flight = [
+                    asyncio.create_task(client.post("/notes", json={"text": f"in flight {i}"}))
+                    for i in range(20)
+                ]
+                await asyncio.sleep(0.5)  # all 20 sent, all waiting on the lock
+                server.process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                await asyncio.sleep(0.5)
+                release.set()
+                return list(await asyncio.gather(*in_flight)), signalled
+
+        answers, signalled = asyncio.run(scenario())
+        blocker.join(10)
+        code = server.process.wait(REQUEST_BOUND)
+        stopped_in = time.monotonic() - signalled
+    finally:
+        release.set()
+        server.stop()
+    assert code == 0
+    assert stopped_in < 10
+    assert [a.status_code for a in answers] == [200] * 20
+    # The embedded server went down with the service...
+    assert not (embedded_dir / "pgdata" / "postmaster.pid").exists()
+    assert "Embedded PostgreSQL stopped" in server.log.read_text()
+    # ...with every answered write in it.
+    database.start()
+    try:
+        texts = {row["text"] for row in sql(url, "SELECT text FROM notes")}
+    finally:
+        database.stop()
+    assert texts == {f"in flight {i}" for i in range(20)}
+    print(f"\nshutdown: 20 in-flight requests answered 200, exit 0 in {stopped_in:.2f}s")
