@@ -18,7 +18,13 @@ GROUPS := embedded,dev,load,docs
 # Settings the Makefile passes on when given: `make run PORT=5050`.
 export HOST PORT DATABASE_URL LOG_LEVEL WORKERS
 
-.PHONY: help install lock run test check lint migrate migration docs-serve docs-build publish screenshots clean
+# `make start` keeps the server's pid and output here; `make adminer` serves on ADMINER_PORT.
+PID_FILE ?= run.pid
+LOG_FILE ?= run.log
+SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
+export ADMINER_PORT
+
+.PHONY: help install lock run start status stop tail adminer test check lint migrate migration docs-serve docs-build publish screenshots clean
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -49,6 +55,22 @@ lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies i
 
 run: install ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
 	RELOAD=true $(RUN) src/main.py
+
+start: install ## Start the API in the background (pid in run.pid, log in run.log); waits for /ready
+	@$(SERVER) start
+
+status: install ## Tell whether the API started by `make start` runs (pid file, then /health)
+	@$(SERVER) status
+
+stop: install ## Stop the API started by `make start`: SIGTERM, then wait for it to end
+	@$(SERVER) stop
+
+tail: ## Follow the log of the API started by `make start`
+	@test -f $(LOG_FILE) || { echo "error: no $(LOG_FILE) yet: make start"; exit 1; }
+	tail -n 50 -F $(LOG_FILE)
+
+adminer: install ## Serve Adminer on http://127.0.0.1:8080 for the service's database
+	@$(RUN) scripts/adminer.py
 
 migrate: install ## Apply pending database migrations
 	$(RUN) -m notes_api.migrate
