@@ -22,6 +22,9 @@ from notes_api.schemas import ErrorMessage
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorMessage, "description": "The request body is over MAX_BODY_SIZE."}
 }
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
+}
 DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
@@ -69,7 +72,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders, page_paths=pages)
     errors.install(app)
     app.include_router(health.router)
-    notes_responses = dict(DATABASE_DOWN)
+    errors.reserve_path(app, "/notes/all")
+    notes_responses = NOT_JSON | DATABASE_DOWN
     guards = []
     if settings.api_token is not None:
         guard = auth.token_guard(settings.api_token, reads=settings.api_token_reads)

@@ -7,10 +7,11 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,52 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     return EscapedJSONResponse({"detail": errors}, status_code=422)
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+async def _method_not_allowed() -> None:
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
+
+
+def reserve_path(app: FastAPI, path: str) -> None:
+    """Answer 405 to methods `path` does not serve, even where a later route's pattern matches it.
+
+    `/notes/all` also matches `/notes/{note_id}`: without this, `PUT /notes/all` reaches the
+    replace route and gets a 422 for a bad id, where HTTP says 405. Add it before those routes.
+    """
+    app.add_api_route(
+        path,
+        _method_not_allowed,
+        methods=[m for m in METHODS if m not in ("GET", "HEAD")],
+        include_in_schema=False,
+    )
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods served at this request's path: for each, the route that would take it."""
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        route = next(
+            (r for r in request.app.router.routes if r.matches(scope)[0] is Match.FULL), None
+        )
+        if route is not None and getattr(route, "endpoint", None) is not _method_not_allowed:
+            allowed.append(method)
+    return allowed
+
+
+async def method_not_allowed(request: Request, error: Exception) -> JSONResponse:
+    # Starlette's own Allow header names only the first route matching the path; list them all.
+    return JSONResponse(
+        {"detail": "Method Not Allowed"},
+        status_code=405,
+        headers={"Allow": ", ".join(allowed_methods(request))},
+    )
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(asyncpg.DataError, data_rejected)

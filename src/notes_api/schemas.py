@@ -38,7 +38,12 @@ NoteText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=TEXT_MAX_LENGTH),
     AfterValidator(_storable),
-    Field(description=f"1 to {TEXT_MAX_LENGTH} characters.", examples=["Buy milk"]),
+    Field(
+        description=f"1 to {TEXT_MAX_LENGTH} characters, NUL excepted.",
+        examples=["Buy milk"],
+        # Published so that clients (and Schemathesis) know NUL is refused; _storable checks it.
+        json_schema_extra={"pattern": "^[^\\x00]*$"},
+    ),
 ]
 Completed = Annotated[
     bool,
