@@ -1,0 +1,144 @@
+"""`make start`, `make status`, `make stop`, run for real: the commands a user types.
+
+Each test gives make its own pid and log files (PID_FILE, LOG_FILE) and a free port, so a server the
+developer started with `make start` is never touched.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+from tests.support import ROOT, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class Make:
+    """`make <target>` in the project, with this environment and these pid and log files."""
+
+    env: dict[str, str]
+    pid_file: Path
+    log_file: Path
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.env['PORT']}"
+
+    def __call__(self, target: str, *variables: str) -> subprocess.CompletedProcess[str]:
+        files = [f"PID_FILE={self.pid_file}", f"LOG_FILE={self.log_file}"]
+        return subprocess.run(
+            ["make", "--no-print-directory", target, *files, *variables],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture
+def make(database_url: str, tmp_path: Path) -> Make:
+    """make, on the test database and a free port."""
+    if shutil.which("make") is None:
+        pytest.skip("needs make: apt-get install make")
+    # Not the variables of a `make test` this may run under (its command line, its jobserver).
+    ignored = ("TEST_", "MAKE", "MFLAGS")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(ignored)}
+    env |= {"DATABASE_URL": database_url, "HOST": "127.0.0.1", "PORT": str(free_port())}
+    return Make(env, tmp_path / "run.pid", tmp_path / "run.log")
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_start_status_stop_run_the_server_in_the_background(make: Make) -> None:
+    pid_file, base = make.pid_file, make.base
+
+    stopped = make("status")
+    assert (stopped.returncode, stopped.stdout) == (2, "not running\n")
+
+    started = make("start")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert f"ready: {base}" in started.stdout
+    pid = int(pid_file.read_text())
+    # make has returned; the server answers on its own.
+    assert requests.get(f"{base}/health", timeout=5).json() == {"status": "ok"}
+
+    running = make("status")
+    assert running.returncode == 0
+    assert running.stdout == f"running (pid {pid}) on {base}: healthy, ready\n"
+
+    again = make("start")
+    assert again.returncode == 2
+    assert f"already running (pid {pid}" in again.stdout
+
+    stop = make("stop")
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    assert stop.stdout == f"stopping (SIGTERM to pid {pid}) ...\nstopped\n"
+    assert not pid_file.exists()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{base}/health", timeout=5)
+    # A graceful stop: uvicorn ran the shutdown (the pool closed) before the process ended.
+    assert "Application shutdown complete" in make.log_file.read_text()
+
+    assert make("status").stdout == "not running\n"
+
+
+def test_start_fails_with_the_log_tail_when_the_server_cannot_start(make: Make) -> None:
+    unreachable = f"postgresql://postgres:pw@127.0.0.1:{free_port()}/notes"
+
+    result = make("start", f"DATABASE_URL={unreachable}")
+
+    assert result.returncode == 2
+    assert "error: the server exited" in result.stdout
+    assert "Connection refused" in result.stdout  # the log's tail says why
+    assert not make.pid_file.exists()
+
+
+def test_start_refuses_a_port_in_use(make: Make, taken_port: int) -> None:
+    result = make("start", f"PORT={taken_port}")
+
+    assert result.returncode == 2
+    assert f"error: port {taken_port} is taken" in result.stdout
+    assert not make.pid_file.exists()
+
+
+def test_stop_leaves_alone_a_process_that_is_not_the_server(make: Make) -> None:
+    # A pid file left behind, whose pid now belongs to another program: never signal it.
+    other = subprocess.Popen(["sleep", "30"])
+    try:
+        make.pid_file.write_text(f"{other.pid}\n")
+
+        result = make("stop")
+
+        assert result.returncode == 0
+        assert "stale file, removed" in result.stdout
+        assert other.poll() is None
+        assert not make.pid_file.exists()
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_tail_without_a_log_says_to_start_first(make: Make) -> None:
+    result = make("tail")
+
+    assert result.returncode == 2
+    assert result.stdout == f"error: no {make.log_file} yet: make start\n"
