@@ -1,0 +1,309 @@
+"""Retake the docs' screenshots from the real service: `make screenshots`.
+
+Starts `python src/main.py` on a free port, on a throwaway embedded PostgreSQL (or on
+--database-url), writes a few notes through the API, and photographs, in headless Chromium (Debian's
+/usr/bin/chromium, driven by Playwright):
+
+    docs/images/swagger-ui.png      /docs, the Swagger UI
+    docs/images/swagger-try.png     GET /notes tried out from the Swagger UI, with its answer
+    docs/images/redoc.png           /redoc
+    docs/images/locust-charts.png   Locust's charts tab, ~30 s into a run of locustfile.py
+
+FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from cdn.jsdelivr.net. Where that CDN
+cannot be reached, the same files are taken from the npm registry, which is what jsdelivr serves
+(`npm/<package>@<major>/<file>` is the newest <major>.x release of <package>). Web fonts that cannot
+be reached fall back to the system's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, Route, sync_playwright
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGES = ROOT / "docs" / "images"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 860}
+NOTES = [
+    {"text": "Buy milk"},
+    {"text": "Call the plumber", "completed": True},
+    {"text": "Read the runbook", "completed": False},
+    {"text": "Write a migration for tags"},
+]
+CDN = re.compile(
+    r"^https://cdn\.jsdelivr\.net/npm/(?P<package>[^@/]+)@(?P<major>\d+)/(?P<file>.+)$"
+)
+NPM = "https://registry.npmjs.org"
+LOCUST_SECONDS = 30
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def get(url: str, *, timeout: float = 30, headers: dict[str, str] | None = None) -> bytes:
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=timeout) as answer:
+        body: bytes = answer.read()
+        return body
+
+
+def wait_for(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"error: {process.args!r} exited early:\n{log.read_text()}")
+        try:
+            get(url, timeout=1)
+            return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.2)
+    raise SystemExit(f"error: {url} did not answer in {timeout:.0f}s:\n{log.read_text()}")
+
+
+@contextmanager
+def running(command: list[str], env: dict[str, str], log: Path, ready_url: str) -> Iterator[None]:
+    """A child process, stopped with SIGTERM (as a process manager would) on the way out."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            wait_for(ready_url, process, log)
+            yield
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
+def service(work: Path, database_url: str | None) -> Iterator[str]:
+    """The service on a free port; its base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env |= {"PORT": str(port), "HOST": "127.0.0.1", "RELOAD": "false", "WORKERS": "1"}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    else:
+        # A throwaway embedded PostgreSQL: the same code path as `make run`, none of your notes.
+        # (When run as root, the server's own user must be able to reach this directory.)
+        work.chmod(0o755)
+        env |= {"EMBEDDED_DB_DIR": str(work / "postgres"), "EMBEDDED_DB_PORT": str(free_port())}
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, str(ROOT / "src" / "main.py")]
+    with running(command, env, work / "service.log", f"{base}/ready"):
+        yield base
+
+
+def seed(base: str) -> None:
+    for note in NOTES:
+        request = urllib.request.Request(
+            f"{base}/notes",
+            data=json.dumps(note).encode(),
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            assert answer.status == 200, answer.status
+
+
+class NpmFiles:
+    """Files of npm packages as cdn.jsdelivr.net serves them, read from the npm registry."""
+
+    def __init__(self) -> None:
+        self.packages: dict[tuple[str, str], tarfile.TarFile] = {}
+
+    def file(self, package: str, major: str, name: str) -> bytes:
+        key = (package, major)
+        if key not in self.packages:
+            self.packages[key] = self._download(package, major)
+        member = self.packages[key].extractfile(f"package/{name}")
+        if member is None:
+            raise FileNotFoundError(f"{package}@{major}: {name}")
+        return member.read()
+
+    @staticmethod
+    def _download(package: str, major: str) -> tarfile.TarFile:
+        # The abbreviated metadata npm itself uses: every version and its tarball.
+        metadata = json.loads(
+            get(f"{NPM}/{package}", headers={"Accept": "application/vnd.npm.install-v1+json"})
+        )
+        releases = [
+            version
+            for version in metadata["versions"]
+            if re.fullmatch(rf"{major}\.\d+\.\d+", version)
+        ]
+        newest = max(releases, key=lambda v: tuple(int(part) for part in v.split(".")))
+        print(f"  {package}@{major}: {newest}, from the npm registry")
+        tarball = get(metadata["versions"][newest]["dist"]["tarball"], timeout=120)
+        return tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz")
+
+
+def cdn_reachable() -> bool:
+    try:
+        get("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/package.json", timeout=5)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+    return True
+
+
+def serve_offline(page: Page, npm: NpmFiles) -> None:
+    """Answer the CDN from the npm registry; refuse other outside requests (fonts, favicons)."""
+
+    def handle(route: Route) -> None:
+        url = route.request.url
+        if url.startswith("http://127.0.0.1"):
+            route.continue_()
+            return
+        match = CDN.match(url)
+        if match is None:
+            route.abort()
+            return
+        name = match["file"]
+        kind = "text/css" if name.endswith(".css") else "application/javascript"
+        route.fulfill(
+            status=200, body=npm.file(match["package"], match["major"], name), content_type=kind
+        )
+
+    page.route("**/*", handle)
+
+
+def new_page(browser: Browser, npm: NpmFiles | None) -> Page:
+    page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    if npm is not None:
+        serve_offline(page, npm)
+    return page
+
+
+def shoot_swagger(browser: Browser, base: str, npm: NpmFiles | None) -> None:
+    page = new_page(browser, npm)
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".opblock-summary", timeout=60_000)
+    page.wait_for_timeout(500)
+    save(page, "swagger-ui.png")
+
+    # GET /notes, tried out: the answer of the live service, as a reader would see it.
+    block = page.locator("#operations-notes-list_notes_notes_get")
+    block.locator(".opblock-summary").click()
+    block.get_by_role("button", name="Try it out").click()
+    block.get_by_role("button", name="Execute").click()
+    answer = block.locator(".live-responses-table").first
+    answer.wait_for(timeout=30_000)
+    page.wait_for_timeout(500)
+    # From the route's title down to the server's answer; the documented answers below are long.
+    top, bottom = block.bounding_box(), answer.bounding_box()
+    assert top is not None
+    assert bottom is not None
+    # Boxes are measured in the viewport; a full-page clip is in page coordinates.
+    scrolled = float(page.evaluate("window.scrollY"))
+    clip = {"x": top["x"], "y": top["y"] + scrolled, "width": top["width"]}
+    clip["height"] = bottom["y"] + bottom["height"] - top["y"]
+    page.screenshot(path=IMAGES / "swagger-try.png", full_page=True, clip=clip)  # type: ignore[arg-type]
+    print(f"  {IMAGES / 'swagger-try.png'}")
+    page.close()
+
+
+def shoot_redoc(browser: Browser, base: str, npm: NpmFiles | None) -> None:
+    page = new_page(browser, npm)
+    page.goto(f"{base}/redoc")
+    page.wait_for_selector("h1", timeout=60_000)
+    page.locator("h2", has_text="Create Note").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    save(page, "redoc.png")
+    page.close()
+
+
+def shoot_locust(browser: Browser, base: str, work: Path) -> None:
+    locustfile = ROOT / "locustfile.py"
+    if not locustfile.exists():
+        raise SystemExit("error: locustfile.py is missing: no Locust charts to take")
+    port = free_port()
+    web = f"http://127.0.0.1:{port}"
+    command = [
+        *(sys.executable, "-m", "locust", "-f", str(locustfile), "--host", base),
+        *("--web-host", "127.0.0.1", "--web-port", str(port), "--autostart"),
+        *("--users", "10", "--spawn-rate", "5", "--run-time", f"{LOCUST_SECONDS + 30}s"),
+    ]
+    with running(command, dict(os.environ), work / "locust.log", web):
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(web)
+        print(f"  Locust is running {LOCUST_SECONDS}s of load on {base} ...")
+        page.wait_for_timeout(LOCUST_SECONDS * 1000)
+        page.get_by_role("tab", name="Charts").click()
+        page.locator("canvas").first.wait_for(timeout=30_000)
+        page.wait_for_timeout(1500)
+        save(page, "locust-charts.png")
+        page.close()
+
+
+def save(page: Page, name: str) -> None:
+    page.screenshot(path=IMAGES / name)
+    print(f"  {IMAGES / name}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("DATABASE_URL") or None,
+        help="a database to use (default: a throwaway embedded PostgreSQL)",
+    )
+    parser.add_argument("--only", choices=("api", "locust"), help="take only these pictures")
+    arguments = parser.parse_args()
+    if not Path(CHROMIUM).exists():
+        raise SystemExit(f"error: {CHROMIUM} is missing: apt-get install chromium")
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    npm = None if cdn_reachable() else NpmFiles()
+    with tempfile.TemporaryDirectory(prefix="notes-screenshots-") as tmp:
+        work = Path(tmp)
+        with service(work, arguments.database_url) as base, sync_playwright() as playwright:
+            print(f"service on {base}")
+            seed(base)
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                if arguments.only in (None, "api"):
+                    shoot_swagger(browser, base, npm)
+                    shoot_redoc(browser, base, npm)
+                if arguments.only in (None, "locust"):
+                    shoot_locust(browser, base, work)
+            finally:
+                browser.close()
+        shutil.rmtree(work / "postgres", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

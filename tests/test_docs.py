@@ -1,0 +1,227 @@
+"""The runbook tells the truth: settings, Makefile targets and API answers are checked against the
+real thing, and the site builds strictly."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from notes_api.config import Settings
+from tests.support import ROOT, ServerProcess, free_port
+
+DOCS = ROOT / "docs"
+# The address the examples on the API page use; the test swaps in its own server's.
+DOCS_BASE = "http://127.0.0.1:5000"
+# Headers whose values change from one run to the next (their names must still match).
+VARYING_HEADERS = {"date", "content-length"}
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+# -- settings -------------------------------------------------------------------------------------
+
+
+def documented_default(value: Any) -> str:
+    """A default as the configuration page writes it."""
+    if value is None:
+        return "unset"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, list):
+        return ", ".join(value) if value else "empty"
+    if isinstance(value, SecretStr):
+        return "(secret)"
+    return str(value)
+
+
+def settings_fields() -> dict[str, str]:
+    """Every setting's variable and its real default, from the Settings class."""
+    prefix = Settings.model_config.get("env_prefix") or ""
+    fields = {}
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        fields[f"{prefix}{name}".upper()] = documented_default(default)
+    return fields
+
+
+def configuration_table() -> dict[str, tuple[str, str]]:
+    """The rows `| `VARIABLE` | default | meaning |` of the configuration page."""
+    rows = {}
+    for line in (DOCS / "configuration.md").read_text().splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) >= 3 and re.fullmatch(r"`[A-Z][A-Z0-9_]*`", cells[0]):
+            rows[cells[0].strip("`")] = (cells[1].replace("`", ""), cells[2])
+    return rows
+
+
+def test_configuration_page_lists_every_setting_with_its_default() -> None:
+    documented = configuration_table()
+    expected = settings_fields()
+    assert sorted(documented) == sorted(expected), "variables on the page differ from Settings"
+    for variable, default in expected.items():
+        page_default, meaning = documented[variable]
+        assert page_default == default, f"{variable}: the page says {page_default!r}"
+        assert meaning, f"{variable} has no meaning on the page"
+
+
+# -- Makefile -------------------------------------------------------------------------------------
+
+
+def makefile_targets() -> list[str]:
+    # The same lines `make help` lists.
+    text = (ROOT / "Makefile").read_text()
+    return re.findall(r"^([a-zA-Z_-]+):.*## ", text, flags=re.MULTILINE)
+
+
+def test_running_page_names_every_makefile_target() -> None:
+    page = (DOCS / "running.md").read_text()
+    targets = makefile_targets()
+    assert "run" in targets
+    missing = [t for t in targets if not re.search(rf"`make {re.escape(t)}[` ]", page)]
+    assert missing == [], f"targets missing from docs/running.md: {missing}"
+
+
+# -- the API page ---------------------------------------------------------------------------------
+
+
+@dataclass
+class CurlExample:
+    """A ```console block: `$ curl ...` and the answer written under it."""
+
+    command: str
+    answer: list[str]
+    first_line: int  # of the block's content in the page, 0-based
+    last_line: int  # exclusive
+
+    def args(self, base: str) -> list[str]:
+        return [arg.replace(DOCS_BASE, base) for arg in shlex.split(self.command)]
+
+
+def curl_examples(page: str) -> list[CurlExample]:
+    lines = page.splitlines()
+    examples = []
+    index = 0
+    while index < len(lines):
+        if lines[index].strip() != "```console":
+            index += 1
+            continue
+        start = index + 1
+        end = start
+        while lines[end].strip() != "```":
+            end += 1
+        block = lines[start:end]
+        if block and block[0].startswith("$ curl "):
+            examples.append(CurlExample(block[0][2:], block[1:], start, end))
+        index = end + 1
+    return examples
+
+
+@dataclass
+class Answer:
+    status: str
+    headers: list[tuple[str, str]]
+    body: str
+
+    @classmethod
+    def parse(cls, text: str) -> Answer:
+        text = text.replace("\r\n", "\n")
+        head, _, body = text.partition("\n\n")
+        status, *header_lines = head.split("\n")
+        headers = [
+            (n.strip().lower(), v.strip()) for n, _, v in (h.partition(":") for h in header_lines)
+        ]
+        return cls(status.strip(), headers, body.strip())
+
+    def lines(self) -> list[str]:
+        """As the page shows it (and curl -i prints it)."""
+        return [self.status, *(f"{n}: {v}" for n, v in self.headers), "", self.body]
+
+
+def normalised(value: Any) -> Any:
+    """JSON with the values that legitimately vary (timestamps) replaced by a marker."""
+    if isinstance(value, dict):
+        return {k: normalised(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [normalised(v) for v in value]
+    if isinstance(value, str) and TIMESTAMP.match(value):
+        return "<timestamp>"
+    return value
+
+
+def run_curl(example: CurlExample, base: str) -> Answer:
+    result = subprocess.run(
+        example.args(base), capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, f"{example.command}: {result.stderr}"
+    return Answer.parse(result.stdout)
+
+
+def test_api_page_examples_are_parsed() -> None:
+    examples = curl_examples((DOCS / "api.md").read_text())
+    assert len(examples) >= 20
+    methods = {
+        a for e in examples for a in e.args(DOCS_BASE) if a in ("POST", "PUT", "PATCH", "DELETE")
+    }
+    assert methods == {"POST", "PUT", "PATCH", "DELETE"}
+    for example in examples:
+        assert example.answer, f"no answer written under {example.command}"
+        assert DOCS_BASE in example.command
+
+
+@pytest.fixture
+def docs_server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    process = ServerProcess(
+        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
+    )
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        process.stop()
+
+
+@pytest.mark.e2e
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl: apt-get install curl")
+def test_api_page_examples_answer_as_written(docs_server: ServerProcess) -> None:
+    # In page order, on an empty table: the ids on the page are the ids the database gives.
+    for example in curl_examples((DOCS / "api.md").read_text()):
+        written = Answer.parse("\n".join(example.answer))
+        actual = run_curl(example, docs_server.base)
+        where = f"docs/api.md: {example.command}"
+        assert actual.status == written.status, where
+        assert [n for n, _ in actual.headers] == [n for n, _ in written.headers], where
+        for (name, value), (_, written_value) in zip(actual.headers, written.headers, strict=True):
+            if name not in VARYING_HEADERS:
+                assert value == written_value, f"{where}: header {name}"
+        assert normalised(json.loads(actual.body)) == normalised(json.loads(written.body)), where
+
+
+# -- the site -------------------------------------------------------------------------------------
+
+
+def test_site_builds_strictly(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "site" / "api" / "index.html").exists()
+
+
+def test_pages_show_only_images_that_exist() -> None:
+    for page in DOCS.glob("*.md"):
+        for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
+            assert (page.parent / image).is_file(), f"{page.name} shows a missing {image}"
