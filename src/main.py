@@ -8,6 +8,7 @@ server instead of each starting and stopping their own.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 import logging.config
 import os
@@ -49,7 +50,18 @@ def serve(settings: Settings) -> None:
         access_log=settings.access_log,
         # On SIGTERM, requests in flight get this long to finish before their connections close.
         timeout_graceful_shutdown=settings.shutdown_timeout,
+        # Read X-Forwarded-* only from proxies named in FORWARDED_ALLOW_IPS: otherwise the
+        # headers mean nothing, and parsing them costs every request.
+        proxy_headers=settings.forwarded_allow_ips is not None,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        # uvloop's event loop and httptools' parser when installed (uvicorn[standard] has them).
+        loop="uvloop" if has_module("uvloop") else "asyncio",
+        http="httptools" if has_module("httptools") else "h11",
     )
+
+
+def has_module(name: str) -> bool:
+    return importlib.util.find_spec(name) is not None
 
 
 def exit_cleanly(signum: int, frame: object) -> None:

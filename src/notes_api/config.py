@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field(default="info", description="Lowest level of log lines shown.")
     access_log: bool = Field(default=True, description="One log line per request.")
+    forwarded_allow_ips: str | None = Field(
+        default=None,
+        description=(
+            "Proxies (comma-separated IPs, or *) trusted to set X-Forwarded-For/-Proto. "
+            "Unset: those headers are ignored."
+        ),
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated origins allowed by CORS, scheme included.",

@@ -8,14 +8,16 @@ from databases import Database
 from fastapi import Depends, HTTPException, Path, Request, status
 
 from notes_api import service
-from notes_api.schemas import Note
+from notes_api.service import NoteRow
 from notes_api.tables import ID_MAX
 
 NOT_FOUND = "Note not found"
 
 
-def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> Database:
     # Put there by the lifespan (app.py): one pool per process, no module global.
+    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a thread pool,
+    # which cost more than the rest of a GET /notes/{id} (docs/performance.md).
     database: Database = request.state.database
     return database
 
@@ -26,17 +28,17 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 NoteId = Annotated[int, Path(ge=1, le=ID_MAX, description="The note's id.")]
 
 
-def found(note: Note | None) -> Note:
+def found(note: NoteRow | None) -> NoteRow:
     """The note, or a 404 when the statement found none."""
     if note is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     return note
 
 
-async def load_note(note_id: NoteId, database: DatabaseDep) -> Note:
+async def load_note(note_id: NoteId, database: DatabaseDep) -> NoteRow:
     return found(await service.get_note(database, note_id=note_id))
 
 
 # Reads use this. Writes do not load first: their one UPDATE/DELETE ... RETURNING statement
 # both acts and tells whether the note existed, in one round trip and without a race.
-NoteDep = Annotated[Note, Depends(load_note)]
+NoteDep = Annotated[NoteRow, Depends(load_note)]

@@ -1,37 +1,72 @@
-"""SQL-first operations on notes. Each is one SQLAlchemy Core statement sent through `databases`.
+"""SQL-first operations on notes, written in SQLAlchemy Core.
 
-They take the database and keyword arguments, return notes (or None when there is no such note),
-and know nothing of HTTP.
+Each statement is compiled once, at import (see `compiled.py`), with `bindparam`s for its values,
+and run on a connection of the `databases.Database`. The functions take the database and keyword
+arguments, return rows (None when there is no such note), and know nothing of HTTP.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from databases import Database
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
-from notes_api.schemas import Note
+from notes_api.compiled import Compiled, Record
 from notes_api.tables import notes
 
+# A note as the database returns it: id, text, completed, created_at, updated_at.
+NoteRow = Record
 
-def _note(row: Any) -> Note:
-    return Note.model_validate(dict(row._mapping))
+COLUMNS = tuple(notes.c)
+# The columns a write may set; anything else never reaches SQL.
+WRITABLE = ("text", "completed")
+
+GET = Compiled(select(notes).where(notes.c.id == bindparam("note_id")))
+CREATE = Compiled(
+    notes.insert()
+    .values(text=bindparam("text"), completed=bindparam("completed"))
+    .returning(*COLUMNS)
+)
+DELETE = Compiled(notes.delete().where(notes.c.id == bindparam("note_id")).returning(*COLUMNS))
+EVERY_NOTE = Compiled(select(notes).order_by(notes.c.id))
 
 
-def _maybe_note(row: Any | None) -> Note | None:
-    return None if row is None else _note(row)
+@cache
+def _page(after: bool, completed: bool) -> Compiled:
+    # One statement per combination of filters (four in all): `WHERE id > $1` on its own lets
+    # PostgreSQL walk the primary key from the cursor, which `($1 IS NULL OR id > $1)` would not.
+    query = select(notes).order_by(notes.c.id).offset(bindparam("skip")).limit(bindparam("take"))
+    if after:
+        query = query.where(notes.c.id > bindparam("after"))
+    if completed:
+        query = query.where(notes.c.completed == bindparam("completed"))
+    return Compiled(query)
 
 
-async def create_note(database: Database, *, text: str, completed: bool) -> Note:
-    query = notes.insert().values(text=text, completed=completed).returning(*notes.c)
-    return _note(await database.fetch_one(query))
+@cache
+def _update(columns: tuple[str, ...]) -> Compiled:
+    # One statement per set of columns changed (three in all: text, completed, both).
+    return Compiled(
+        notes.update()
+        .where(notes.c.id == bindparam("note_id"))
+        .values({name: bindparam(name) for name in columns})
+        .returning(*COLUMNS)
+    )
 
 
-async def get_note(database: Database, *, note_id: int) -> Note | None:
-    query = select(notes).where(notes.c.id == note_id)
-    return _maybe_note(await database.fetch_one(query))
+async def create_note(database: Database, *, text: str, completed: bool) -> NoteRow:
+    async with database.connection() as connection:
+        row = await CREATE.fetchrow(connection, text=text, completed=completed)
+    assert row is not None  # INSERT ... RETURNING always returns the row
+    return row
+
+
+async def get_note(database: Database, *, note_id: int) -> NoteRow | None:
+    async with database.connection() as connection:
+        return await GET.fetchrow(connection, note_id=note_id)
 
 
 async def list_notes(
@@ -41,25 +76,29 @@ async def list_notes(
     skip: int = 0,
     after: int | None = None,
     completed: bool | None = None,
-) -> list[Note]:
+) -> list[NoteRow]:
     """A page of notes in id order: `after` a cursor (fast at any depth), then `skip` more."""
-    query = select(notes).order_by(notes.c.id).offset(skip).limit(take)
+    values: dict[str, Any] = {"take": take, "skip": skip}
     if after is not None:
-        query = query.where(notes.c.id > after)
+        values["after"] = after
     if completed is not None:
-        query = query.where(notes.c.completed == completed)
-    return [_note(row) for row in await database.fetch_all(query)]
+        values["completed"] = completed
+    query = _page(after is not None, completed is not None)
+    async with database.connection() as connection:
+        return await query.fetch(connection, **values)
 
 
-async def iterate_notes(database: Database) -> AsyncIterator[Note]:
-    """Every note in id order, read through a server-side cursor: memory stays flat."""
-    async for row in database.iterate(select(notes).order_by(notes.c.id)):
-        yield _note(row)
+async def iterate_notes(database: Database, *, batch: int) -> AsyncIterator[Sequence[NoteRow]]:
+    """Every note in id order, `batch` rows at a time, read through a server-side cursor in one
+    transaction (a consistent snapshot): memory stays flat however many notes there are."""
+    async with database.connection() as connection, connection.transaction():
+        async for rows in EVERY_NOTE.batches(connection, size=batch):
+            yield rows
 
 
 async def replace_note(
     database: Database, *, note_id: int, text: str, completed: bool
-) -> Note | None:
+) -> NoteRow | None:
     return await update_note(
         database, note_id=note_id, changes={"text": text, "completed": completed}
     )
@@ -67,17 +106,21 @@ async def replace_note(
 
 async def update_note(
     database: Database, *, note_id: int, changes: Mapping[str, Any]
-) -> Note | None:
+) -> NoteRow | None:
     """Set the given columns; with nothing to change, return the note as it is."""
+    unknown = set(changes) - set(WRITABLE)
+    if unknown:
+        raise ValueError(f"not writable: {sorted(unknown)}")
     if not changes:
         return await get_note(database, note_id=note_id)
-    query = notes.update().where(notes.c.id == note_id).values(**changes).returning(*notes.c)
-    return _maybe_note(await database.fetch_one(query))
+    query = _update(tuple(name for name in WRITABLE if name in changes))
+    async with database.connection() as connection:
+        return await query.fetchrow(connection, note_id=note_id, **changes)
 
 
-async def delete_note(database: Database, *, note_id: int) -> Note | None:
-    query = notes.delete().where(notes.c.id == note_id).returning(*notes.c)
-    return _maybe_note(await database.fetch_one(query))
+async def delete_note(database: Database, *, note_id: int) -> NoteRow | None:
+    async with database.connection() as connection:
+        return await DELETE.fetchrow(connection, note_id=note_id)
 
 
 async def ping(database: Database) -> None:
