@@ -41,18 +41,27 @@ def with_database(url: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(root: Path) -> Iterator[EmbeddedPostgres]:
+def throwaway_cluster(root: Path, bin_dir: Path | None = None) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL cluster of the test's own, on a free port: one it may stop, start, reconfigure.
 
     `root`'s parent must be reachable by the server's user when the tests run as root (tmp_dir).
+    `bin_dir`: other PostgreSQL binaries than the embedded ones (see `system_postgres_bin`).
     """
     root.mkdir(mode=0o755, exist_ok=True)
-    cluster = EmbeddedPostgres(root=root, port=free_port())
+    cluster = EmbeddedPostgres(root=root, port=free_port(), bin_dir=bin_dir)
     cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()  # only if it still runs as this object started it
+
+
+def system_postgres_bin() -> Path | None:
+    """The newest PostgreSQL server binaries installed by Debian's packages, if any."""
+    found = sorted(
+        Path("/usr/lib/postgresql").glob("*/bin/postgres"), key=lambda p: int(p.parts[-3])
+    )
+    return found[-1].parent if found else None
 
 
 def free_port() -> int:

@@ -140,6 +140,13 @@ def test_database_outage_answers_503_then_recovers_without_losing_writes(
     # Once recovered, it stays recovered.
     assert all(a.status == 200 for a in answers if a.started > back_at + recovery)
 
+    # Error answers carry no secret, no SQL, no stack trace; neither does the log.
+    log = server.log.read_text()
+    assert cluster.password not in log
+    assert all(cluster.password not in a.error for a in answers)
+    # No unhandled error (asyncpg's own pool may log its reconnect attempts with tracebacks).
+    assert "Exception in ASGI application" not in log
+
     stored = {row["text"] for row in sql(cluster.url("notes"), "SELECT text FROM notes")}
     acknowledged = {a.text for a in answers if a.status == 200}
     lost = acknowledged - stored

@@ -60,6 +60,8 @@ class EmbeddedPostgres:
     root: Path
     port: int = 5433
     user: str = "postgres"
+    # Other PostgreSQL binaries than pgserver's, e.g. a distribution's (pgserver's lack TLS).
+    bin_dir: Path | None = None
     _owned: bool = field(default=False, init=False)
 
     @property
@@ -79,7 +81,7 @@ class EmbeddedPostgres:
 
     def start(self) -> None:
         """Initialise the cluster if needed and start it, unless it already runs."""
-        bin_dir = _bin_dir()
+        bin_dir = self.bin_dir or _bin_dir()
         self.root = self.root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
@@ -115,7 +117,7 @@ class EmbeddedPostgres:
             return
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._run(
-            _bin_dir() / "pg_ctl",
+            (self.bin_dir or _bin_dir()) / "pg_ctl",
             "stop",
             "--wait",
             "-m",
@@ -154,7 +156,9 @@ class EmbeddedPostgres:
     def _prepare_system_user(self, bin_dir: Path) -> str | None:
         if os.geteuid() != 0:
             return None
-        from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pgserver's import-time warning, as in _bin_dir
+            from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(SYSTEM_USER)
         # The unprivileged user must be able to reach the binaries and its own data directory.
