@@ -1,0 +1,210 @@
+"""`make bench`: the service against the reference app in bench/, same database, same data, same
+load generator (wrk), taking turns.
+
+Per scenario and round, each app gets `--seconds` of wrk at `--connections` connections; the order
+alternates between rounds, so that a slower or busier moment of the machine does not always fall
+on the same app. The figures kept are the medians over the rounds; the ratios compare figures of
+the same run. Writes reports/bench.json and draws docs/images/bench.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench_support import (
+    REPORTS,
+    ROOT,
+    Server,
+    bench_database,
+    ensure_wrk,
+    reference,
+    reset_notes,
+    wrk,
+)
+from bench_support import service as start_service
+
+from notes_api.config import Settings
+
+# (wrk script in bench/wrk, label, target ratio service/reference)
+SCENARIOS: tuple[tuple[str, str, float], ...] = (
+    ("get_note", "GET /notes/{id}", 0.75),
+    ("list_notes", "GET /notes?take=20", 0.6),
+    ("create_note", "POST /notes", 0.6),
+    ("replace_note", "PUT /notes/{id}", 0.6),
+)
+APPS = ("service", "reference")
+NOTES = 10_000
+CHART = ROOT / "docs" / "images" / "bench.png"
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10, help="Per scenario, app and round.")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--chart", type=Path, default=CHART)
+    return parser.parse_args(argv)
+
+
+def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
+    wrk_path = ensure_wrk()
+    REPORTS.mkdir(exist_ok=True)
+    asyncio.run(reset_notes(url, NOTES))
+    servers: dict[str, Server] = {}
+    try:
+        servers["service"] = start_service(url, REPORTS / "bench-service.log")
+        servers["reference"] = reference(url, REPORTS / "bench-reference.log")
+        for server in servers.values():  # warm up: connections, prepared statements, caches
+            for scenario, _, _ in SCENARIOS:
+                wrk(wrk_path, server.base, scenario, seconds=1, connections=8, ids=NOTES)
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            scenario: {app: [] for app in APPS} for scenario, _, _ in SCENARIOS
+        }
+        for round_number in range(arguments.rounds):
+            order = APPS if round_number % 2 == 0 else APPS[::-1]
+            for scenario, label, _ in SCENARIOS:
+                for app in order:
+                    result = wrk(
+                        wrk_path,
+                        servers[app].base,
+                        scenario,
+                        seconds=arguments.seconds,
+                        connections=arguments.connections,
+                        ids=NOTES,
+                    )
+                    runs[scenario][app].append(result)
+                    print(
+                        f"round {round_number + 1}/{arguments.rounds}  {label:<20} {app:<9}"
+                        f" {result['requests_per_s']:8.0f} req/s",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+    finally:
+        for server in servers.values():
+            server.stop()
+    return runs
+
+
+def summarise(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    rows = []
+    for scenario, label, target in SCENARIOS:
+        row: dict[str, Any] = {"scenario": label, "target_ratio": target}
+        for app in APPS:
+            results = runs[scenario][app]
+            row[app] = {
+                key: statistics.median(r[key] for r in results)
+                for key in ("requests_per_s", "p50_ms", "p99_ms")
+            }
+            row[app]["errors"] = sum(r["non_2xx"] + r["socket_errors"] for r in results)
+        row["ratio"] = row["service"]["requests_per_s"] / row["reference"]["requests_per_s"]
+        row["meets_target"] = row["ratio"] >= target
+        rows.append(row)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"{'scenario':<20} {'app':<10} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"
+        f"  ratio (target)"
+    )
+    for row in rows:
+        for app in APPS:
+            figures = row[app]
+            ratio = ""
+            if app == "service":
+                verdict = "ok" if row["meets_target"] else "BELOW TARGET"
+                ratio = f"  {row['ratio']:.2f}x (>= {row['target_ratio']}x) {verdict}"
+            print(
+                f"{row['scenario'] if app == 'service' else '':<20} {app:<10}"
+                f" {figures['requests_per_s']:8.0f} {figures['p50_ms']:8.1f}"
+                f" {figures['p99_ms']:8.1f} {figures['errors']:7d}{ratio}"
+            )
+
+
+def draw(rows: list[dict[str, Any]], path: Path, subtitle: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [row["scenario"] for row in rows]
+    positions = range(len(rows))
+    width = 0.38
+    figure, axes = plt.subplots(figsize=(9, 4.5), dpi=110)
+    colours = {"service": "#4051b5", "reference": "#b0b0b0"}
+    for offset, app in ((-width / 2, "service"), (width / 2, "reference")):
+        values = [row[app]["requests_per_s"] for row in rows]
+        bars = axes.bar([p + offset for p in positions], values, width, label=app)
+        for bar in bars:
+            bar.set_color(colours[app])
+    for position, row in zip(positions, rows, strict=True):
+        top = max(row["service"]["requests_per_s"], row["reference"]["requests_per_s"])
+        axes.annotate(
+            f"{row['ratio']:.2f}x",
+            (position, top),
+            textcoords="offset points",
+            xytext=(0, 4),
+            ha="center",
+            fontweight="bold",
+        )
+    axes.set_xticks(list(positions), labels)
+    axes.set_ylabel("requests/s (median of rounds)")
+    axes.set_title(f"notes-api vs reference (Starlette + asyncpg + orjson)\n{subtitle}")
+    axes.legend(["service", "reference"])
+    axes.margins(y=0.15)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    plt.close(figure)
+
+
+async def run(arguments: argparse.Namespace) -> dict[str, Any]:
+    async with bench_database(Settings()) as url:
+        load_before = os.getloadavg()
+        started = time.time()
+        runs = await asyncio.to_thread(measure, arguments, url)
+        return {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+            "seconds": round(time.time() - started),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "python": platform.python_version(),
+                "load_before": load_before,
+                "load_after": os.getloadavg(),
+            },
+            "settings": {
+                "connections": arguments.connections,
+                "seconds": arguments.seconds,
+                "rounds": arguments.rounds,
+                "notes": 10_000,
+            },
+            "summary": summarise(runs),
+            "runs": runs,
+        }
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse(sys.argv[1:] if argv is None else argv)
+    report = asyncio.run(run(arguments))
+    path = REPORTS / "bench.json"
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print_table(report["summary"])
+    subtitle = (
+        f"{arguments.connections} connections, {arguments.rounds} rounds of "
+        f"{arguments.seconds} s, {report['machine']['cpus']} CPUs, {report['started']}"
+    )
+    draw(report["summary"], arguments.chart, subtitle)
+    print(f"Wrote {path.relative_to(ROOT)} and {arguments.chart}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Load N generated notes fast: `make seed N=1000000` (or `python scripts/seed.py 1000000`).
+
+Rows go in with PostgreSQL's COPY (asyncpg's binary `copy_records_to_table`), a batch at a time,
+on a connection of the service's own `databases.Database`: the same settings, the same
+DATABASE_URL (or the embedded server when it is unset), the migrations applied first. Notes are
+added to those already there; `--truncate` empties the table first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging.config
+import sys
+import time
+from collections.abc import Callable
+
+from notes_api.config import Settings
+from notes_api.database import open_database
+from notes_api.logging import log_config
+from notes_api.tables import notes
+
+BAR_WIDTH = 30
+
+
+def batch(start: int, size: int) -> list[tuple[str, bool]]:
+    """Notes `start` to `start + size - 1`: varied text, one in three completed."""
+    return [(f"Seeded note {i}", i % 3 == 0) for i in range(start, start + size)]
+
+
+def progress_bar(total: int, started: float) -> Callable[[int], None]:
+    """A plain-text progress bar on stderr, redrawn in place on a terminal."""
+    on_terminal = sys.stderr.isatty()
+
+    def show(done: int) -> None:
+        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
+        elapsed = max(time.perf_counter() - started, 1e-9)
+        line = (
+            f"[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done:>11,}/{total:,} notes"
+            f"  {done / elapsed:>9,.0f}/s"
+        )
+        end = "\n" if done == total or not on_terminal else ""
+        print(f"\r{line}" if on_terminal else line, end=end, file=sys.stderr, flush=True)
+
+    return show
+
+
+async def seed(settings: Settings, count: int, *, batch_size: int, truncate: bool) -> float:
+    """Insert `count` notes; return the seconds the COPY took."""
+    async with open_database(settings) as database, database.connection() as connection:
+        raw = connection.raw_connection
+        if truncate:
+            await raw.execute(f"TRUNCATE {notes.name} RESTART IDENTITY")
+        started = time.perf_counter()
+        show = progress_bar(count, started)
+        show(0)
+        done = 0
+        while done < count:
+            size = min(batch_size, count - done)
+            await raw.copy_records_to_table(
+                notes.name, records=batch(done + 1, size), columns=["text", "completed"]
+            )
+            done += size
+            show(done)
+        # Fresh statistics, so that the planner knows the table's new size at once.
+        await raw.execute(f"ANALYZE {notes.name}")
+        return time.perf_counter() - started
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("count", type=int, help="How many notes to add.")
+    parser.add_argument("--batch", type=int, default=50_000, help="Rows per COPY.")
+    parser.add_argument("--truncate", action="store_true", help="Delete every note first.")
+    arguments = parser.parse_args(argv)
+    if arguments.count < 0 or arguments.batch < 1:
+        parser.error("count must be 0 or more, and --batch 1 or more")
+    return arguments
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = parse(sys.argv[1:] if argv is None else argv)
+    settings = Settings()
+    logging.config.dictConfig(log_config("warning"))
+    seconds = asyncio.run(
+        seed(settings, arguments.count, batch_size=arguments.batch, truncate=arguments.truncate)
+    )
+    rate = arguments.count / seconds if seconds else 0.0
+    print(f"Seeded {arguments.count:,} notes in {seconds:.1f} s ({rate:,.0f} notes/s)")
+
+
+if __name__ == "__main__":
+    main()
