@@ -25,6 +25,7 @@ SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer test check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: seed load-test load-test-headless bench bench-scale
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -104,6 +105,31 @@ publish: install ## Publish the docs site to GitHub Pages (the gh-pages branch o
 
 screenshots: install ## Retake the docs' screenshots from the running service (needs chromium)
 	$(RUN) scripts/screenshots.py
+
+# Load tests and benchmarks aim at the service on HOST:PORT (default 127.0.0.1:5000).
+LOAD_HOST = http://$(or $(HOST),127.0.0.1):$(or $(PORT),5000)
+USERS ?= 50
+SPAWN ?= 10
+DURATION ?= 30s
+N ?= 100000
+
+seed: install ## Add N generated notes with COPY, fast: make seed N=1000000
+	$(RUN) scripts/seed.py $(N)
+
+load-test: install ## Locust's web UI on http://127.0.0.1:8089 against the running service
+	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port 8089
+
+load-test-headless: install ## Locust without UI: make load-test-headless USERS=50 SPAWN=10 DURATION=30s (reports/)
+	mkdir -p reports
+	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --headless --only-summary \
+		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) \
+		--csv reports/locust --html reports/locust.html
+
+bench: install ## Benchmark the service against the reference app in bench/ (wrk; a few minutes)
+	$(RUN) scripts/bench.py
+
+bench-scale: install ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
+	$(RUN) scripts/bench_scale.py
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from bench_support import (
+    BENCH_DATABASE,
     REPORTS,
     ROOT,
     Server,
-    bench_database,
+    bench_databases,
     ensure_wrk,
     reference,
     reset_notes,
@@ -168,7 +169,7 @@ def draw(rows: list[dict[str, Any]], path: Path, subtitle: str) -> None:
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, Any]:
-    async with bench_database(Settings()) as url:
+    async with bench_databases(Settings(), BENCH_DATABASE) as (url,):
         load_before = os.getloadavg()
         started = time.time()
         runs = await asyncio.to_thread(measure, arguments, url)

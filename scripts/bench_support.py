@@ -39,14 +39,17 @@ def with_database(url: str, name: str) -> str:
 
 
 @asynccontextmanager
-async def bench_database(settings: Settings) -> AsyncIterator[str]:
-    """The URL of the benchmark's database, created and migrated (the embedded server runs for as
-    long as this is open, when DATABASE_URL is unset)."""
+async def bench_databases(settings: Settings, *names: str) -> AsyncIterator[list[str]]:
+    """The URLs of the benchmark's databases, created and migrated (the embedded server runs for
+    as long as this is open, when DATABASE_URL is unset)."""
     async with connection_target(settings) as target:
-        await ensure_database(with_database(target.url(), "postgres"), BENCH_DATABASE)
-        url = with_database(target.url(), BENCH_DATABASE)
-        await upgrade(ConnectionTarget.from_url(url, settings))
-        yield url
+        urls = []
+        for name in names:
+            await ensure_database(with_database(target.url(), "postgres"), name)
+            url = with_database(target.url(), name)
+            await upgrade(ConnectionTarget.from_url(url, settings))
+            urls.append(url)
+        yield urls
 
 
 async def reset_notes(url: str, count: int) -> None:
