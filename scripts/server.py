@@ -89,14 +89,14 @@ def alive(pid: int) -> bool:
 
 
 def is_our_server(pid: int) -> bool:
-    """`pid` still runs src/main.py (not another program that got the pid after a reboot)."""
+    """`pid` still runs our src/main.py (not a program that got the pid after a reboot)."""
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except FileNotFoundError:
         return alive(pid)  # no /proc (macOS): trust the pid file
     except OSError:
         return False
-    return any(part.endswith(b"main.py") for part in command)
+    return str(MAIN).encode() in command
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -153,19 +153,19 @@ def start(pid_file: Path, log_file: Path, timeout: float) -> int:
     pid_file.write_text(f"{process.pid}\n")
     print(f"starting the API (pid {process.pid}, log in {log_file}) ...")
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pid_file.unlink(missing_ok=True)
-            print(f"error: the server exited ({process.returncode}); {log_file}:")
-            print(log_tail(log_file, since))
-            return 1
-        if answers(f"{url}/ready", timeout=1):
-            print(f"ready: {url}  (docs: {url}/docs; `make tail` for the log, `make stop`)")
-            return 0
-        time.sleep(0.2)
+    try:
+        ready = wait_ready(process, url, timeout)
+    except KeyboardInterrupt:
+        print(f"\nstill starting in the background (pid {process.pid}): `make status`, `make stop`")
+        return 1
+    if ready:
+        print(f"ready: {url}  (docs: {url}/docs; `make tail` for the log, `make stop`)")
+        return 0
 
-    print(f"error: {url}/ready did not answer within {timeout:.0f}s; {log_file}:")
+    if process.poll() is not None:
+        print(f"error: the server exited ({process.returncode}); {log_file}:")
+    else:
+        print(f"error: {url}/ready did not answer within {timeout:.0f}s; {log_file}:")
     print(log_tail(log_file, since))
     process.terminate()
     try:
@@ -175,6 +175,16 @@ def start(pid_file: Path, log_file: Path, timeout: float) -> int:
         return 1
     pid_file.unlink(missing_ok=True)
     return 1
+
+
+def wait_ready(process: subprocess.Popen[bytes], url: str, timeout: float) -> bool:
+    """True once `url`/ready answers; False if the process exits or time runs out first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        if answers(f"{url}/ready", timeout=1):
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def status(pid_file: Path) -> int:
