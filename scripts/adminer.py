@@ -1,6 +1,6 @@
 """Serve Adminer for the service's database, without Docker: `make adminer`.
 
-    python scripts/adminer.py [--port 8080]
+    python scripts/adminer.py [--port 8080] [--print-only]
 
 Runs PHP's built-in web server on 127.0.0.1 with Adminer as its only script, after printing what to
 type on Adminer's login page (and a link that fills in all of it but the password) for the database
@@ -126,6 +126,19 @@ def serve(adminer_php: Path, port: int) -> NoReturn:
     os.execvp(php[0], php)
 
 
+def print_login(login: Login, adminer: str) -> None:
+    password = login.password if login.password is not None else "(see the note below)"
+    print(f"Adminer on {adminer}. Log in with:")
+    print("  System    PostgreSQL")
+    print(f"  Server    {login.server}")
+    print(f"  Username  {login.username}")
+    print(f"  Password  {password}")
+    print(f"  Database  {login.database}")
+    print(f"or open (everything but the password filled in):\n  {login.link(adminer)}")
+    if login.note:
+        print(f"note: {login.note}")
+
+
 def load_settings() -> Settings:
     try:
         return Settings()
@@ -141,10 +154,14 @@ def main() -> int:
     # ADMINER_PORT from the environment, then `.env` (docker compose reads it there too).
     default_port = os.environ.get("ADMINER_PORT") or dotenv_values(".env").get("ADMINER_PORT")
     parser.add_argument("--port", type=int, default=int(default_port or 8080), help="(8080)")
+    parser.add_argument("--print-only", action="store_true", help="print the login, serve nothing")
     args = parser.parse_args()
     port: int = args.port
     adminer_php = Path(os.environ.get("ADMINER_PHP") or DEBIAN_ADMINER)
 
+    if args.print_only:
+        print_login(login_for(load_settings()), f"http://127.0.0.1:{port}")
+        return 0
     if missing := missing_tools(adminer_php):
         print(f"error: `make adminer` needs {', '.join(missing)}. Install:", file=sys.stderr)
         print(INSTALL_HINT, file=sys.stderr)
@@ -157,20 +174,8 @@ def main() -> int:
         )
         return 1
 
-    adminer = f"http://127.0.0.1:{port}"
-    login = login_for(load_settings())
-    password = login.password if login.password is not None else "(see below)"
-    print(f"Adminer on {adminer}. Log in with:")
-    print("  System    PostgreSQL")
-    print(f"  Server    {login.server}")
-    print(f"  Username  {login.username}")
-    print(f"  Password  {password}")
-    print(f"  Database  {login.database}")
-    print(f"or open (everything but the password filled in):\n  {login.link(adminer)}")
-    if login.note:
-        print(f"note: {login.note}")
+    print_login(login_for(load_settings()), f"http://127.0.0.1:{port}")
     print("Ctrl-C stops Adminer.", flush=True)
-
     serve(adminer_php, port)
 
 
