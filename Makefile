@@ -94,8 +94,9 @@ lint: install ## Format the code and apply ruff's safe fixes
 
 DOCS_PORT ?= 8000
 
+# docs-serve is not strict: a link to a page not yet written is a warning while you edit, not a
+# dead preview. docs-build (and CI) are.
 docs-serve: install ## Preview the docs site with live reload on http://127.0.0.1:8000 (DOCS_PORT=...)
-	# Not strict: a link to a page not yet written is a warning while you edit, not a dead server.
 	$(VENV)/bin/mkdocs serve --no-strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
 docs-build: install ## Build the docs site into site/, failing on any warning (mkdocs --strict)
