@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,19 +43,34 @@ def with_database(url: str, name: str) -> str:
 
 
 @contextlib.contextmanager
-def throwaway_cluster(root: Path, bin_dir: Path | None = None) -> Iterator[EmbeddedPostgres]:
+def reachable_dir() -> Iterator[Path]:
+    """A temporary directory that unprivileged users (the embedded server's, PgBouncer's) can
+    reach when the tests run as root.
+
+    Not under pytest's own temporary root: pytest makes that 0700, and resets it whenever any
+    session starts, which would lock a server out of its data in a concurrent session.
+    """
+    path = Path(tempfile.mkdtemp(prefix="notes-api-test-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def throwaway_cluster(bin_dir: Path | None = None) -> Iterator[EmbeddedPostgres]:
     """A PostgreSQL cluster of the test's own, on a free port: one it may stop, start, reconfigure.
 
-    `root`'s parent must be reachable by the server's user when the tests run as root (tmp_dir).
     `bin_dir`: other PostgreSQL binaries than the embedded ones (see `system_postgres_bin`).
     """
-    root.mkdir(mode=0o755, exist_ok=True)
-    cluster = EmbeddedPostgres(root=root, port=free_port(), bin_dir=bin_dir)
-    cluster.start()
-    try:
-        yield cluster
-    finally:
-        cluster.stop()  # only if it still runs as this object started it
+    with reachable_dir() as root:
+        cluster = EmbeddedPostgres(root=root / "pg", port=free_port(), bin_dir=bin_dir)
+        cluster.start()
+        try:
+            yield cluster
+        finally:
+            cluster.stop()  # only if it still runs as this object started it
 
 
 def system_postgres_bin() -> Path | None:

@@ -20,7 +20,7 @@ from notes_api.config import Settings
 from notes_api.database import ConnectionTarget, ensure_database
 from notes_api.embedded import EmbeddedPostgres
 from notes_api.errors import DATABASE_ERRORS
-from tests.support import ServerProcess, free_port, sql, throwaway_cluster
+from tests.support import ServerProcess, free_port, reachable_dir, sql, throwaway_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -84,8 +84,8 @@ class Writers:
 
 
 @pytest.fixture
-def cluster(tmp_dir: Path) -> Iterator[EmbeddedPostgres]:
-    with throwaway_cluster(tmp_dir / "pg") as cluster:
+def cluster() -> Iterator[EmbeddedPostgres]:
+    with throwaway_cluster() as cluster:
         asyncio.run(ensure_database(cluster.url(), "notes"))
         yield cluster
 
@@ -293,8 +293,15 @@ def test_pool_timeout_bounds_the_wait_for_a_connection(database_url: str) -> Non
     assert 0.3 <= waited < 2
 
 
-def test_sigterm_under_load_finishes_requests_then_exits_0(tmp_dir: Path) -> None:
-    embedded_dir = tmp_dir / "postgres"
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    with reachable_dir() as root:
+        yield root / "postgres"
+
+
+def test_sigterm_under_load_finishes_requests_then_exits_0(
+    embedded_dir: Path, tmp_dir: Path
+) -> None:
     env = {
         "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),
@@ -336,7 +343,9 @@ def test_sigterm_under_load_finishes_requests_then_exits_0(tmp_dir: Path) -> Non
     assert [a.status_code for a in answers] == [200] * 20
     # The embedded server went down with the service...
     assert not (embedded_dir / "pgdata" / "postmaster.pid").exists()
-    assert "Embedded PostgreSQL stopped" in server.log.read_text()
+    log = server.log.read_text()
+    assert "Application shutdown complete." in log  # the lifespan closed the pool
+    assert "Embedded PostgreSQL stopped" in log
     # ...with every answered write in it.
     database.start()
     try:

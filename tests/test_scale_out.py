@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.support import ServerProcess, free_port, sql
+from tests.support import ServerProcess, free_port, reachable_dir, sql
 from tests.test_e2e import test_demo_curl_session_against_the_real_server as demo_session
 
 pytestmark = pytest.mark.e2e
@@ -49,9 +49,15 @@ def test_demo_session_passes_with_two_workers(
     assert log.count("Application startup complete.") == 2
 
 
-def test_two_workers_share_one_embedded_database(tmp_dir: Path) -> None:
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    with reachable_dir() as root:
+        yield root / "postgres"
+
+
+def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Path) -> None:
     env = {
-        "EMBEDDED_DB_DIR": str(tmp_dir / "postgres"),
+        "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),
         "PORT": str(free_port()),
         "WORKERS": "2",
@@ -67,7 +73,7 @@ def test_two_workers_share_one_embedded_database(tmp_dir: Path) -> None:
     log = server.log.read_text()
     # Started once, by the parent, and stopped with it.
     assert log.count("Starting embedded PostgreSQL") == 1
-    assert not (tmp_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
+    assert not (embedded_dir / "pgdata" / "postmaster.pid").exists()
 
 
 # --- PgBouncer --------------------------------------------------------------------------------
@@ -107,8 +113,6 @@ class PgBouncer:
         if os.geteuid() == 0:  # PgBouncer refuses to run as root
             for path in (directory, config, directory / "userlist.txt"):
                 shutil.chown(path, user="postgres")
-            for parent in directory.parents:  # pytest makes its temporary directories 0700
-                parent.chmod(parent.stat().st_mode | 0o001)
             command[1:1] = ["-u", "postgres"]
         self.log = directory / "pgbouncer.log"
         self._output = (directory / "output.log").open("wb")
@@ -133,12 +137,13 @@ class PgBouncer:
 
 
 @pytest.fixture
-def pgbouncer(database_url: str, clean_notes: None, tmp_dir: Path) -> Iterator[PgBouncer]:
-    bouncer = PgBouncer(database_url, tmp_dir / "pgbouncer")
-    try:
-        yield bouncer
-    finally:
-        bouncer.stop()
+def pgbouncer(database_url: str, clean_notes: None) -> Iterator[PgBouncer]:
+    with reachable_dir() as root:
+        bouncer = PgBouncer(database_url, root / "pgbouncer")
+        try:
+            yield bouncer
+        finally:
+            bouncer.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,14 @@ from notes_api.app import create_app
 from notes_api.config import Settings
 from notes_api.database import ConnectionTarget
 from notes_api.embedded import SYSTEM_USER
-from tests.support import ServerProcess, free_port, sql, system_postgres_bin, throwaway_cluster
+from tests.support import (
+    ServerProcess,
+    free_port,
+    reachable_dir,
+    sql,
+    system_postgres_bin,
+    throwaway_cluster,
+)
 
 TOKEN = "a-long-random-token"
 
@@ -182,8 +189,13 @@ def listening_addresses(port: int) -> set[str]:
 
 @pytest.mark.e2e
 def test_default_service_and_embedded_database_listen_on_loopback_only(tmp_dir: Path) -> None:
+    with reachable_dir() as root:
+        listens_on_loopback_only(root / "postgres", tmp_dir)
+
+
+def listens_on_loopback_only(embedded_dir: Path, tmp_dir: Path) -> None:
     env = {
-        "EMBEDDED_DB_DIR": str(tmp_dir / "postgres"),
+        "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),
         "PORT": str(free_port()),
     }
@@ -192,7 +204,7 @@ def test_default_service_and_embedded_database_listen_on_loopback_only(tmp_dir: 
         server.wait_ready()
         service = listening_addresses(server.port)
         database = listening_addresses(int(env["EMBEDDED_DB_PORT"]))
-        password = (tmp_dir / "postgres" / "password").read_text().strip()
+        password = (embedded_dir / "password").read_text().strip()
         ready = requests.get(f"{server.base}/ready", timeout=5)
         root = requests.get(f"{server.base}/", timeout=5)
     finally:
@@ -242,7 +254,7 @@ def make_certificates(directory: Path) -> Certificates:
 
 
 @pytest.fixture(scope="module")
-def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Certificates]]:
+def tls_cluster() -> Iterator[tuple[str, Certificates]]:
     """A throwaway PostgreSQL serving TLS with a certificate for `localhost`, and its URL."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (apt-get install openssl)")
@@ -250,10 +262,8 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     bin_dir = system_postgres_bin()
     if bin_dir is None:
         pytest.skip("no TLS-capable PostgreSQL server binaries (apt-get install postgresql)")
-    root = tmp_path_factory.mktemp("tls")
-    root.chmod(0o755)
-    certificates = make_certificates(root / "certs")
-    with throwaway_cluster(root / "pg", bin_dir) as cluster:
+    with throwaway_cluster(bin_dir) as cluster:
+        certificates = make_certificates(cluster.root.parent / "certs")
         # PostgreSQL reads its key only if the server's user owns it and no one else may read it.
         certificates.server_key.chmod(0o600)
         if os.geteuid() == 0:

@@ -23,6 +23,9 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.exceptions.OperatorInterventionError,
+    # A connection the server dropped mid-statement can leave asyncpg's protocol half-way
+    # ("cannot switch to state 12; another operation is in progress"); the pool discards it.
+    asyncpg.exceptions._base.InternalClientError,
 )
 RETRY_AFTER_SECONDS = 5
 
