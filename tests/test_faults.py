@@ -354,3 +354,43 @@ def test_sigterm_under_load_finishes_requests_then_exits_0(
         database.stop()
     assert texts == {f"in flight {i}" for i in range(20)}
     print(f"\nshutdown: 20 in-flight requests answered 200, exit 0 in {stopped_in:.2f}s")
+
+
+def test_sigterm_with_a_stuck_request_still_exits_0_within_10s(
+    database_url: str, clean_notes: None, tmp_path: Path
+) -> None:
+    # No statement timeout: only SHUTDOWN_TIMEOUT can end the stuck request.
+    server = start_server(database_url, tmp_path / "log", DB_STATEMENT_TIMEOUT="0")
+    release = threading.Event()
+    blocker = threading.Thread(target=_hold_lock_until, args=(database_url, release))
+    blocker.start()
+    try:
+        time.sleep(0.5)
+
+        async def scenario() -> tuple[BaseException | httpx.Response, int, float]:
+            async with httpx.AsyncClient(base_url=server.base, timeout=REQUEST_BOUND) as client:
+                stuck = asyncio.create_task(client.post("/notes", json={"text": "stuck"}))
+                await asyncio.sleep(0.5)
+                server.process.send_signal(signal.SIGTERM)
+                signalled = time.monotonic()
+                code = await asyncio.to_thread(server.process.wait, REQUEST_BOUND)
+                stopped_in = time.monotonic() - signalled
+                answer = (await asyncio.gather(stuck, return_exceptions=True))[0]
+                return answer, code, stopped_in
+
+        answer, code, stopped_in = asyncio.run(scenario())
+    finally:
+        release.set()
+        blocker.join(10)
+        server.stop()
+
+    assert code == 0
+    assert stopped_in < 10
+    # Cut off after SHUTDOWN_TIMEOUT, with an answer that says to retry.
+    assert isinstance(answer, httpx.Response)
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Exception in ASGI application" not in server.log.read_text()
+    assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 0
+    print(f"\nstuck request: 503, exit {code} {stopped_in:.2f}s after SIGTERM")

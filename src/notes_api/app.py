@@ -14,7 +14,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from notes_api import __version__, auth, errors
 from notes_api.config import Settings
 from notes_api.database import open_database
-from notes_api.middleware import BodySizeLimit, LenientJSONBody, SecurityHeaders
+from notes_api.middleware import BodySizeLimit, LenientJSONBody, SecurityHeaders, ShutdownCutoff
 from notes_api.routes import health, notes
 from notes_api.schemas import ErrorMessage
 
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.lenient_content_type:
         app.add_middleware(LenientJSONBody)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_size)
+    app.add_middleware(ShutdownCutoff, retry_after=errors.RETRY_AFTER_SECONDS)
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
     pages = frozenset(
         p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p

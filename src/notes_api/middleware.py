@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -127,3 +128,43 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class ShutdownCutoff:
+    """Answer 503 to a request that shutdown cut off, instead of uvicorn's 500.
+
+    After SIGTERM, uvicorn lets requests in flight run for SHUTDOWN_TIMEOUT seconds, then cancels
+    them. A request cancelled before it started its answer gets 503 and `Retry-After`: the client
+    did nothing wrong and may retry, against another instance or this one once restarted.
+    """
+
+    def __init__(self, app: ASGIApp, retry_after: int) -> None:
+        self.app = app
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_tracking(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_tracking)
+        except asyncio.CancelledError:
+            if started:
+                raise
+            # The request's task ends here, answered; nothing waits on its cancellation.
+            body = b'{"detail":"The service is shutting down; try again shortly"}'
+            headers = [
+                (b"content-type", JSON),
+                (b"content-length", str(len(body)).encode()),
+                (b"retry-after", str(self.retry_after).encode()),
+                (b"connection", b"close"),
+            ]
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
