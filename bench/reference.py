@@ -89,7 +89,12 @@ def main() -> None:
     args = parser.parse_args()
     app = create_app(os.environ["DATABASE_URL"])
     uvicorn.run(
-        app, host=args.host, port=args.port, loop="uvloop", http="httptools", access_log=False,
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
         log_level="warning",
     )
 
