@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import quote
 
 logger = logging.getLogger(__name__)
@@ -107,8 +108,9 @@ class EmbeddedPostgres:
             )
             self._owned = True
 
-    def stop(self) -> None:
-        """Stop the server if this object started it (fast mode: sessions end, data is flushed)."""
+    def stop(self, mode: Literal["fast", "immediate"] = "fast") -> None:
+        """Stop the server if this object started it (fast mode: sessions end, data is flushed;
+        immediate: a crash, recovered from the WAL at the next start, as tests use it)."""
         if not self._owned:
             return
         self._owned = False
@@ -121,7 +123,7 @@ class EmbeddedPostgres:
             "stop",
             "--wait",
             "-m",
-            "fast",
+            mode,
             "-D",
             str(self.pgdata),
             run_as=run_as,
