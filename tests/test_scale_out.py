@@ -179,10 +179,41 @@ def test_concurrent_traffic_behind_pgbouncer_never_fails(
     # Many clients, two server connections: statements from different requests interleave on
     # them, which breaks any named prepared statement.
     answers = asyncio.run(create_many(bounced_server.base, 200))
+    mixed = asyncio.run(every_route_at_once(bounced_server.base, [a.json()["id"] for a in answers]))
 
     assert [a.status_code for a in answers] == [200] * 200
+    assert {(method, status) for method, status, _ in mixed} == {
+        ("GET", 200),
+        ("PATCH", 200),
+        ("PUT", 200),
+        ("DELETE", 200),
+    }
+    # Pages and exports (streamed from a server-side cursor) arrive whole.
+    arrays = [body for method, _, body in mixed if method == "GET" and body.startswith("[")]
+    assert len(arrays) == 40
+    assert all(body.endswith("]") for body in arrays)
     assert "prepared statement" not in bounced_server.log.read_text()
-    assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 200
+    assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 200 - 20
+
+
+async def every_route_at_once(base: str, ids: list[int]) -> list[tuple[str, int, str]]:
+    """Reads (pages, single notes, the streamed export) and writes, all concurrently."""
+    calls: list[tuple[str, str, dict[str, object] | None]] = []
+    for i, note_id in enumerate(ids[:20]):
+        calls += [
+            ("GET", f"/notes?take=10&after={note_id}", None),
+            ("GET", "/notes/all", None),
+            ("GET", f"/notes/{ids[-1 - i]}", None),
+            ("PATCH", f"/notes/{ids[20 + i]}", {"completed": True}),
+            ("PUT", f"/notes/{ids[40 + i]}", {"text": f"replaced {i}"}),
+            ("DELETE", f"/notes/{note_id}", None),
+        ]
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        answers = await asyncio.gather(
+            *(client.request(method, path, json=body) for method, path, body in calls)
+        )
+    return [(m, a.status_code, a.text) for (m, _, _), a in zip(calls, answers, strict=True)]
 
 
 # --- concurrency ------------------------------------------------------------------------------
