@@ -146,6 +146,7 @@ def ensure_wrk() -> str:
         return found
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("wrk is missing: installing it (apt-get install -y wrk)", file=sys.stderr)
+        subprocess.run(["apt-get", "update", "-q"], check=False)
         subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False)
         if found := shutil.which("wrk"):
             return found
