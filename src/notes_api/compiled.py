@@ -1,10 +1,11 @@
 """SQLAlchemy Core statements compiled once, at import, and run on asyncpg directly.
 
 `databases` compiles a Core statement on every call: hundreds of µs, more than the rest of a
-simple request (see docs/performance.md). A `Compiled` statement is written in Core like any other, with `bindparam`s
-where the values go; it is compiled once, with the dialect `databases` itself uses for PostgreSQL,
-into the SQL text, the order of its parameters and its result columns. Each call then sends that
-text, which asyncpg prepares once per connection and caches, with the values in order.
+simple request (see docs/performance.md). A `Compiled` statement is written in Core like any
+other, with `bindparam`s where the values go; it is compiled once, with the dialect `databases`
+itself uses for PostgreSQL, into the SQL text, the order of its parameters and its result
+columns. Each call then sends that text, which asyncpg prepares once per connection and caches,
+with the values in order.
 
 The connection still comes from `databases` (`async with database.connection() as connection`):
 its pool, its acquire timeout and its transactions stay the one way the service reaches PostgreSQL.
