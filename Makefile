@@ -107,6 +107,8 @@ publish: install ## Publish the docs site to GitHub Pages (the gh-pages branch o
 
 screenshots: install ## Retake the docs' screenshots from the running service (needs chromium)
 	$(RUN) scripts/screenshots.py
+	@# Adminer's picture comes from its browser test, which drives the real `make adminer`.
+	ADMINER_SCREENSHOT=$(CURDIR)/docs/images/adminer-notes.png $(RUN) -m pytest -q -p no:cacheprovider tests/test_adminer_browser.py
 
 # Load tests and benchmarks aim at the service on HOST:PORT (default 127.0.0.1:5000).
 LOAD_HOST = http://$(or $(HOST),127.0.0.1):$(or $(PORT),5000)
