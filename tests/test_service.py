@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+
 from fastapi.testclient import TestClient
 
 from notes_api import __version__
 from notes_api.app import create_app
 from notes_api.config import Settings
-from tests.support import free_port
+from notes_api.database import ConnectionTarget
+from notes_api.migrate import run
+from tests.support import free_port, sql, with_database
 
 
 def test_root_names_the_service_and_links_onwards(api: TestClient) -> None:
@@ -45,9 +50,31 @@ def test_ready_is_503_without_a_database() -> None:
 
     assert ready.status_code == 503
     assert ready.json() == {"status": "unavailable"}
+    assert ready.headers["Retry-After"] == "5"
     assert write.status_code == 503
     assert write.headers["Retry-After"] == "5"
     assert "secret-pw" not in ready.text + write.text
+
+
+def test_write_to_a_read_only_database_is_503(server_url: str) -> None:
+    # DATABASE_URL on a replica: reads work, writes are refused without a 500.
+    name = f"notes_read_only_{uuid.uuid4().hex[:12]}"
+    sql(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    try:
+        asyncio.run(run(ConnectionTarget.from_url(url, Settings(_env_file=None))))
+        sql(server_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+        settings = Settings(_env_file=None, database_url=url, migrate_on_start=False)
+        with TestClient(create_app(settings)) as client:
+            write = client.post("/notes", json={"text": "refused"})
+            read = client.get("/notes")
+    finally:
+        sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+    assert write.status_code == 503
+    assert write.json() == {"detail": "The database is read-only; writes go to the primary"}
+    assert write.headers["Retry-After"] == "5"
+    assert (read.status_code, read.json()) == (200, [])
 
 
 def test_docs_and_redoc_are_served(api: TestClient) -> None:

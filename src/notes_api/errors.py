@@ -47,6 +47,19 @@ async def data_rejected(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "The database refused this value"}, status_code=422)
 
 
+async def read_only(request: Request, error: Exception) -> JSONResponse:
+    # DATABASE_URL points at a replica (or a database set read-only): writes cannot succeed here,
+    # but the service is not broken, and a proxy may route the retry to the primary.
+    logger.warning(
+        "Write refused by a read-only database on %s %s", request.method, request.url.path
+    )
+    return JSONResponse(
+        {"detail": "The database is read-only; writes go to the primary"},
+        status_code=503,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 class EscapedJSONResponse(JSONResponse):
     """JSON with non-ASCII escaped: errors echo the client's input, which may hold a lone
     surrogate that UTF-8 cannot encode (and would turn a 422 into a 500)."""
@@ -112,5 +125,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
+    app.add_exception_handler(asyncpg.ReadOnlySQLTransactionError, read_only)
     app.add_exception_handler(asyncpg.DataError, data_rejected)
     app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, data_rejected)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from notes_api import __version__, service
 from notes_api.dependencies import DatabaseDep
-from notes_api.errors import DATABASE_ERRORS
+from notes_api.errors import DATABASE_ERRORS, RETRY_AFTER_SECONDS
 from notes_api.schemas import Health, ServiceInfo
 
 router = APIRouter(tags=["service"])
@@ -31,7 +31,14 @@ async def health() -> Health:
 
 @router.get(
     "/ready",
-    responses={503: {"model": Health, "description": "The database does not answer."}},
+    responses={
+        503: {
+            "model": Health,
+            "description": "The database does not answer; ask again after `Retry-After` seconds.",
+            "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
+            "content": {"application/json": {"example": {"status": "unavailable"}}},
+        }
+    },
 )
 async def ready(database: DatabaseDep, response: Response) -> Health:
     """The service can serve: the database answers `SELECT 1`."""
@@ -40,5 +47,6 @@ async def ready(database: DatabaseDep, response: Response) -> Health:
     except DATABASE_ERRORS as error:
         logger.warning("Not ready: %s", type(error).__name__)
         response.status_code = 503
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return Health(status="unavailable")
     return Health(status="ready")
