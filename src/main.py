@@ -15,11 +15,18 @@ import os
 import signal
 import sys
 
+import asyncpg
 import uvicorn
 from pydantic import ValidationError
 
 from notes_api.config import Settings
-from notes_api.database import EMBEDDED_DATABASE, embedded_server, ensure_database
+from notes_api.database import (
+    EMBEDDED_DATABASE,
+    ConnectionTarget,
+    check_connection,
+    embedded_server,
+    ensure_database,
+)
 from notes_api.embedded import EmbeddedUnavailableError
 from notes_api.logging import log_config
 
@@ -60,6 +67,21 @@ def serve(settings: Settings) -> None:
     )
 
 
+def check_database(settings: Settings) -> None:
+    """Fail now, in one line, if DATABASE_URL cannot be reached, rather than with a traceback
+    from every worker's startup."""
+    assert settings.database_url is not None
+    target = ConnectionTarget.from_url(settings.database_url.get_secret_value(), settings)
+    try:
+        asyncio.run(check_connection(target))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        reason = str(error) or type(error).__name__
+        print(
+            f"error: DATABASE_URL: cannot connect to {target.masked_url}: {reason}", file=sys.stderr
+        )
+        raise SystemExit(1) from None
+
+
 def has_module(name: str) -> bool:
     return importlib.util.find_spec(name) is not None
 
@@ -77,6 +99,7 @@ def main() -> None:
     settings = load_settings()
     logging.config.dictConfig(log_config(settings.log_level))
     if settings.database_url is not None:
+        check_database(settings)
         serve(settings)
         return
     server = embedded_server(settings)

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from notes_api.config import Settings
 from notes_api.database import ConnectionTarget
-from tests.support import ROOT, sql
+from tests.support import ROOT, free_port, sql, with_database
 
 
 def settings(**values: object) -> Settings:
@@ -75,6 +75,27 @@ def test_wrong_value_fails_start_with_one_line_naming_it() -> None:
     assert result.stderr.strip().splitlines() == [
         "error: PORT: Input should be a valid integer, unable to parse string as an integer"
     ]
+
+
+def test_unreachable_database_fails_start_with_one_line(server_url: str) -> None:
+    nowhere = f"postgresql://postgres:hidden-pw@127.0.0.1:{free_port()}/notes"
+    missing = with_database(server_url, "no_such_database")
+
+    for url, reason in [(nowhere, "Connect call failed"), (missing, "does not exist")]:
+        result = subprocess.run(
+            [sys.executable, "src/main.py"],
+            cwd=ROOT,
+            env={"DATABASE_URL": url, "PATH": "/usr/bin:/bin"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+        assert result.returncode == 1
+        [line] = result.stderr.strip().splitlines()
+        assert line.startswith("error: DATABASE_URL: cannot connect to postgresql://")
+        assert reason in line
+        assert "hidden-pw" not in line
 
 
 @pytest.mark.parametrize(

@@ -212,3 +212,14 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
             yield database
         finally:
             await database.disconnect()
+
+
+async def check_connection(target: ConnectionTarget, connect_timeout: float = 10) -> None:
+    """Connect once and run `SELECT 1`; raise what asyncpg raises (for a clear error at start)."""
+    connection = await asyncpg.connect(
+        target.url(), timeout=connect_timeout, **target.connect_options
+    )
+    try:
+        await connection.fetchval("SELECT 1")
+    finally:
+        await connection.close()
