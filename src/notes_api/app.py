@@ -14,13 +14,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from notes_api import __version__, auth, errors
 from notes_api.config import Settings
 from notes_api.database import open_database
-from notes_api.middleware import BodySizeLimit, LenientJSONBody, SecurityHeaders, ShutdownCutoff
+from notes_api.middleware import Guards
 from notes_api.routes import health, notes
 from notes_api.schemas import ErrorMessage
 
 # Answers any route may give, documented once for all of them.
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorMessage, "description": "The request body is over MAX_BODY_SIZE."}
+    413: {
+        "model": ErrorMessage,
+        "description": "The request body is over MAX_BODY_SIZE.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "The request body is larger than 65536 bytes"}
+            }
+        },
+    }
 }
 NOT_JSON: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
@@ -62,15 +70,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "Content-Type"],
             expose_headers=["Link"],
         )
-    if settings.lenient_content_type:
-        app.add_middleware(LenientJSONBody)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_size)
-    app.add_middleware(ShutdownCutoff, retry_after=errors.RETRY_AFTER_SECONDS)
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
     pages = frozenset(
         p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
     )
-    app.add_middleware(SecurityHeaders, page_paths=pages)
+    app.add_middleware(
+        Guards,
+        max_body_size=settings.max_body_size,
+        retry_after=errors.RETRY_AFTER_SECONDS,
+        page_paths=pages,
+        lenient_json=settings.lenient_content_type,
+    )
     errors.install(app)
     app.include_router(health.router)
     errors.reserve_path(app, "/notes/all")
