@@ -7,8 +7,9 @@ itself uses for PostgreSQL, into the SQL text, the order of its parameters and i
 columns. Each call then sends that text, which asyncpg prepares once per connection and caches,
 with the values in order.
 
-The connection still comes from `databases` (`async with database.connection() as connection`):
-its pool, its acquire timeout and its transactions stay the one way the service reaches PostgreSQL.
+The connection is an asyncpg connection from the pool of `databases`
+(`async with database.lease() as connection`, see `database.py`): its pool and its acquire timeout
+stay the one way the service reaches PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any, TypeAlias
 
+import asyncpg
 from databases.backends.dialects.psycopg import dialect as databases_dialect
-from databases.core import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -60,22 +61,18 @@ class Compiled:
             for name, process in zip(self.parameters, self._processors, strict=True)
         ]
 
-    async def fetchrow(self, connection: Connection, **values: Any) -> Record | None:
-        row: Record | None = await connection.raw_connection.fetchrow(
-            self.sql, *self.arguments(values)
-        )
+    async def fetchrow(self, connection: asyncpg.Connection, **values: Any) -> Record | None:
+        row: Record | None = await connection.fetchrow(self.sql, *self.arguments(values))
         return row
 
-    async def fetch(self, connection: Connection, **values: Any) -> list[Record]:
-        rows: list[Record] = await connection.raw_connection.fetch(
-            self.sql, *self.arguments(values)
-        )
+    async def fetch(self, connection: asyncpg.Connection, **values: Any) -> list[Record]:
+        rows: list[Record] = await connection.fetch(self.sql, *self.arguments(values))
         return rows
 
     async def batches(
-        self, connection: Connection, *, size: int, **values: Any
+        self, connection: asyncpg.Connection, *, size: int, **values: Any
     ) -> AsyncIterator[Sequence[Record]]:
         """Every row, `size` at a time, from a server-side cursor (call it in a transaction)."""
-        cursor = await connection.raw_connection.cursor(self.sql, *self.arguments(values))
+        cursor = await connection.cursor(self.sql, *self.arguments(values))
         while rows := await cursor.fetch(size):
             yield rows

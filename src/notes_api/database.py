@@ -83,7 +83,7 @@ class ConnectionTarget:
             options["ssl"] = self.ssl
         return options
 
-    def database(self) -> Database:
+    def database(self) -> PooledDatabase:
         options = dict(self.pool_options)
         if self.ssl is not None:
             options["ssl"] = self.ssl
@@ -140,13 +140,53 @@ class TimedPostgresBackend(PostgresBackend):
 
 class PooledDatabase(Database):
     """A `databases.Database` whose PostgreSQL connections wait at most `acquire_timeout` seconds
-    for the pool. Every query path (`fetch_*`, `connection()`, `transaction()`) goes through it."""
+    for the pool. Every query path (`fetch_*`, `connection()`, `transaction()`, `lease()`) goes
+    through it."""
 
     SUPPORTED_BACKENDS = {  # noqa: RUF012 (the type databases gives it)
         **Database.SUPPORTED_BACKENDS,
         "postgresql": f"{__name__}:TimedPostgresBackend",
         "postgres": f"{__name__}:TimedPostgresBackend",
     }
+
+    def lease(self) -> Lease:
+        """`async with database.lease() as connection`: an asyncpg connection from this pool.
+
+        What `database.connection()` does for a request, without its bookkeeping: that wrapper
+        keeps a map of connections per task, so that nested calls in one task share a connection,
+        and takes three `asyncio.Lock`s per use; it cost a GET /notes/{id} about 10% of its time
+        (docs/performance.md). The service's functions each run one statement, or one
+        transaction, on a connection of their own, and need none of it. The pool, its size and
+        its acquire timeout stay those of `databases`; a lease is not shared with
+        `database.connection()` or `database.transaction()` in the same task.
+        """
+        backend = self._backend
+        assert isinstance(backend, TimedPostgresBackend), "lease() needs PostgreSQL"
+        assert backend._pool is not None, "the database is not connected"
+        return Lease(backend._pool, backend.acquire_timeout)
+
+
+class Lease:
+    """One connection from the pool for the length of an `async with` (see PooledDatabase.lease)."""
+
+    __slots__ = ("_connection", "_pool", "_timeout")
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._connection: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> asyncpg.Connection:
+        # Waits at most DB_POOL_TIMEOUT for a free connection: a TimeoutError (503), not a queue.
+        self._connection = await self._pool.acquire(timeout=self._timeout)
+        return self._connection
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            await self._pool.release(self._connection)
+        except Exception as error:
+            # As in TimedPostgresConnection.release: the statement's outcome decides the answer.
+            logger.warning("Dropped a broken database connection: %r", error)
 
 
 def ssl_option(sslmode: str | None, rootcert: str | None) -> ssl.SSLContext | str | bool | None:
@@ -197,7 +237,7 @@ async def connection_target(settings: Settings) -> AsyncIterator[ConnectionTarge
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
+async def open_database(settings: Settings) -> AsyncIterator[PooledDatabase]:
     """Connect the pool (after migrating, unless turned off); disconnect it on the way out."""
     async with connection_target(settings) as target:
         embedded = " (embedded)" if settings.database_url is None else ""

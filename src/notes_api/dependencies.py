@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from databases import Database
 from fastapi import Depends, HTTPException, Path, Request, status
 
 from notes_api import service
+from notes_api.database import PooledDatabase
 from notes_api.service import NoteRow
 from notes_api.tables import ID_MAX
 
 NOT_FOUND = "Note not found"
 
 
-async def get_database(request: Request) -> Database:
+async def get_database(request: Request) -> PooledDatabase:
     # Put there by the lifespan (app.py): one pool per process, no module global.
     # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a thread pool,
     # which cost more than the rest of a GET /notes/{id} (docs/performance.md).
-    database: Database = request.state.database
+    database: PooledDatabase = request.state.database
     return database
 
 
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseDep = Annotated[PooledDatabase, Depends(get_database)]
 
 # Ids outside bigint's range cannot name a note; refusing them here keeps them away from SQL.
 NoteId = Annotated[int, Path(ge=1, le=ID_MAX, description="The note's id.")]

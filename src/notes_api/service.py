@@ -1,8 +1,9 @@
 """SQL-first operations on notes, written in SQLAlchemy Core.
 
 Each statement is compiled once, at import (see `compiled.py`), with `bindparam`s for its values,
-and run on a connection of the `databases.Database`. The functions take the database and keyword
-arguments, return rows (None when there is no such note), and know nothing of HTTP.
+and run on a connection leased from the pool of the `databases.Database` (`database.lease()`).
+The functions take the database and keyword arguments, return rows (None when there is no such
+note), and know nothing of HTTP.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from functools import cache
 from typing import Any
 
-from databases import Database
 from sqlalchemy import bindparam, select
 
 from notes_api.compiled import Compiled, Record
+from notes_api.database import PooledDatabase
 from notes_api.tables import notes
 
 # A note as the database returns it: id, text, completed, created_at, updated_at.
@@ -57,20 +58,20 @@ def _update(columns: tuple[str, ...]) -> Compiled:
     )
 
 
-async def create_note(database: Database, *, text: str, completed: bool) -> NoteRow:
-    async with database.connection() as connection:
+async def create_note(database: PooledDatabase, *, text: str, completed: bool) -> NoteRow:
+    async with database.lease() as connection:
         row = await CREATE.fetchrow(connection, text=text, completed=completed)
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
 
 
-async def get_note(database: Database, *, note_id: int) -> NoteRow | None:
-    async with database.connection() as connection:
+async def get_note(database: PooledDatabase, *, note_id: int) -> NoteRow | None:
+    async with database.lease() as connection:
         return await GET.fetchrow(connection, note_id=note_id)
 
 
 async def list_notes(
-    database: Database,
+    database: PooledDatabase,
     *,
     take: int,
     skip: int = 0,
@@ -84,20 +85,22 @@ async def list_notes(
     if completed is not None:
         values["completed"] = completed
     query = _page(after is not None, completed is not None)
-    async with database.connection() as connection:
+    async with database.lease() as connection:
         return await query.fetch(connection, **values)
 
 
-async def iterate_notes(database: Database, *, batch: int) -> AsyncIterator[Sequence[NoteRow]]:
+async def iterate_notes(
+    database: PooledDatabase, *, batch: int
+) -> AsyncIterator[Sequence[NoteRow]]:
     """Every note in id order, `batch` rows at a time, read through a server-side cursor in one
     transaction (a consistent snapshot): memory stays flat however many notes there are."""
-    async with database.connection() as connection, connection.transaction():
+    async with database.lease() as connection, connection.transaction():
         async for rows in EVERY_NOTE.batches(connection, size=batch):
             yield rows
 
 
 async def replace_note(
-    database: Database, *, note_id: int, text: str, completed: bool
+    database: PooledDatabase, *, note_id: int, text: str, completed: bool
 ) -> NoteRow | None:
     return await update_note(
         database, note_id=note_id, changes={"text": text, "completed": completed}
@@ -105,7 +108,7 @@ async def replace_note(
 
 
 async def update_note(
-    database: Database, *, note_id: int, changes: Mapping[str, Any]
+    database: PooledDatabase, *, note_id: int, changes: Mapping[str, Any]
 ) -> NoteRow | None:
     """Set the given columns; with nothing to change, return the note as it is."""
     unknown = set(changes) - set(WRITABLE)
@@ -114,14 +117,14 @@ async def update_note(
     if not changes:
         return await get_note(database, note_id=note_id)
     query = _update(tuple(name for name in WRITABLE if name in changes))
-    async with database.connection() as connection:
+    async with database.lease() as connection:
         return await query.fetchrow(connection, note_id=note_id, **changes)
 
 
-async def delete_note(database: Database, *, note_id: int) -> NoteRow | None:
-    async with database.connection() as connection:
+async def delete_note(database: PooledDatabase, *, note_id: int) -> NoteRow | None:
+    async with database.lease() as connection:
         return await DELETE.fetchrow(connection, note_id=note_id)
 
 
-async def ping(database: Database) -> None:
+async def ping(database: PooledDatabase) -> None:
     await database.fetch_val("SELECT 1")
