@@ -75,7 +75,7 @@ def check_database(settings: Settings) -> None:
     try:
         asyncio.run(check_connection(target))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        reason = str(error) or type(error).__name__
+        reason = " ".join(str(error).split()) or type(error).__name__  # asyncpg adds HINT lines
         print(
             f"error: DATABASE_URL: cannot connect to {target.masked_url}: {reason}", file=sys.stderr
         )
