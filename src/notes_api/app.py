@@ -37,6 +37,11 @@ DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
         "description": "The database is unavailable or busy; retry after `Retry-After` seconds.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "The database is unavailable; try again shortly"}
+            }
+        },
         "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
     }
 }
