@@ -1,4 +1,4 @@
-"""What routes ask for: the database of this process, and a note that exists."""
+"""What routes ask for: the database of this process, a valid note id, a note that exists."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Request, status
 
-from notes_api import service
 from notes_api.database import PooledDatabase
 from notes_api.service import NoteRow
 from notes_api.tables import ID_MAX
@@ -14,14 +13,22 @@ from notes_api.tables import ID_MAX
 NOT_FOUND = "Note not found"
 
 
-async def get_database(request: Request) -> PooledDatabase:
-    # Put there by the lifespan (app.py): one pool per process, no module global.
-    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a thread pool,
-    # which cost more than the rest of a GET /notes/{id} (docs/performance.md).
+def database_of(request: Request) -> PooledDatabase:
+    """The database of this process, put in the request's state by the lifespan (app.py): one
+    pool per process, no module global."""
     database: PooledDatabase = request.state.database
     return database
 
 
+async def get_database(request: Request) -> PooledDatabase:
+    # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a thread pool,
+    # which cost more than the rest of a GET /notes/{id} (docs/performance.md).
+    return database_of(request)
+
+
+# For routes off the hot path (/ready). The /notes routes take `request: Request` and call
+# `database_of(request)` instead: each level of `Depends` costs FastAPI's dependency solver about
+# a tenth of a GET /notes/{id} (docs/performance.md), and this one only reads an attribute.
 DatabaseDep = Annotated[PooledDatabase, Depends(get_database)]
 
 # Ids outside bigint's range cannot name a note; refusing them here keeps them away from SQL.
@@ -33,12 +40,3 @@ def found(note: NoteRow | None) -> NoteRow:
     if note is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
     return note
-
-
-async def load_note(note_id: NoteId, database: DatabaseDep) -> NoteRow:
-    return found(await service.get_note(database, note_id=note_id))
-
-
-# Reads use this. Writes do not load first: their one UPDATE/DELETE ... RETURNING statement
-# both acts and tells whether the note existed, in one round trip and without a race.
-NoteDep = Annotated[NoteRow, Depends(load_note)]
