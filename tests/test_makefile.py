@@ -108,7 +108,9 @@ def test_start_fails_with_the_log_tail_when_the_server_cannot_start(make: Make) 
 
     assert result.returncode == 2
     assert "error: the server exited" in result.stdout
-    assert "Connection refused" in result.stdout  # the log's tail says why
+    # The log's tail says why, in the service's one line.
+    assert "error: DATABASE_URL: cannot connect to postgresql://" in result.stdout
+    assert "Connect call failed" in result.stdout
     assert not make.pid_file.exists()
 
 
