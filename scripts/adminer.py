@@ -22,9 +22,8 @@ from typing import NoReturn
 from urllib.parse import unquote, urlencode, urlsplit
 
 from dotenv import dotenv_values
-from pydantic import ValidationError
 
-from notes_api.config import Settings
+from notes_api.config import Settings, load_settings
 from notes_api.database import EMBEDDED_DATABASE
 from notes_api.embedded import EmbeddedPostgres
 
@@ -137,16 +136,6 @@ def print_login(login: Login, adminer: str) -> None:
     print(f"or open (everything but the password filled in):\n  {login.link(adminer)}")
     if login.note:
         print(f"note: {login.note}")
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
-            print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def main() -> int:

@@ -29,9 +29,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from pydantic import ValidationError
-
-from notes_api.config import Settings
+from notes_api.config import Settings, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "src" / "main.py"
@@ -116,16 +114,6 @@ def log_tail(log_file: Path, since: int = 0) -> str:
         log.seek(since)
         lines = log.read().decode(errors="replace").splitlines()
     return "\n".join(lines[-LOG_TAIL_LINES:])
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
-            print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def start(pid_file: Path, log_file: Path, timeout: float) -> int:

@@ -17,9 +17,8 @@ import sys
 
 import asyncpg
 import uvicorn
-from pydantic import ValidationError
 
-from notes_api.config import Settings
+from notes_api.config import Settings, load_settings
 from notes_api.database import (
     EMBEDDED_DATABASE,
     ConnectionTarget,
@@ -31,16 +30,6 @@ from notes_api.embedded import EmbeddedUnavailableError
 from notes_api.logging import log_config
 
 logger = logging.getLogger("notes_api.main")
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as error:
-        for problem in error.errors():
-            variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
-            print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def serve(settings: Settings) -> None:

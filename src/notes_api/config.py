@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import parse_qsl, urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -161,3 +162,17 @@ class Settings(BaseSettings):
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
         return self
+
+
+def load_settings() -> Settings:
+    """Settings from the environment, or exit 2 with one line per wrong value, naming its variable.
+
+    For entry points (src/main.py, scripts/): a person reads this, not a traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as error:
+        for problem in error.errors():
+            variable = "_".join(str(part) for part in problem["loc"]).upper() or "settings"
+            print(f"error: {variable}: {problem['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
