@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from notes_api.app import create_app
 from notes_api.config import Settings
 from notes_api.embedded import EmbeddedPostgres
-from tests.support import ROOT, sql, with_database
+from tests.support import ROOT, ServerProcess, free_port, sql, with_database
 
 
 @pytest.fixture(scope="session")
@@ -60,6 +60,19 @@ def clean_notes(client: TestClient, database_url: str) -> None:
 def api(client: TestClient, clean_notes: None) -> TestClient:
     """The app, in process, over an empty notes table."""
     return client
+
+
+@pytest.fixture
+def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
+    """`python src/main.py` on the test database (empty table); it must stop with exit code 0."""
+    process = ServerProcess(
+        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
+    )
+    try:
+        process.wait_ready()
+        yield process
+    finally:
+        assert process.stop() == 0
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import pytest
 from pydantic import SecretStr
 
 from notes_api.config import Settings
-from tests.support import ROOT, ServerProcess, free_port
+from tests.support import ROOT, ServerProcess
 
 DOCS = ROOT / "docs"
 # The address the examples on the API page use; the test swaps in its own server's.
@@ -189,25 +188,13 @@ def test_api_page_examples_are_parsed() -> None:
         assert DOCS_BASE in example.command
 
 
-@pytest.fixture
-def docs_server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
-
-
 @pytest.mark.e2e
 @pytest.mark.skipif(shutil.which("curl") is None, reason="needs curl: apt-get install curl")
-def test_api_page_examples_answer_as_written(docs_server: ServerProcess) -> None:
+def test_api_page_examples_answer_as_written(server: ServerProcess) -> None:
     # In page order, on an empty table: the ids on the page are the ids the database gives.
     for number, example in enumerate(curl_examples((DOCS / "api.md").read_text())):
         written = Answer.parse("\n".join(example.answer))
-        actual = run_curl(example, docs_server.base)
+        actual = run_curl(example, server.base)
         where = f"docs/api.md: {example.command}"
         assert actual.status == written.status, where
         shown = actual if number == 0 else actual.without(COMMON_HEADERS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -12,18 +11,6 @@ import requests
 from tests.support import ServerProcess, free_port
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
 
 
 def test_demo_curl_session_against_the_real_server(server: ServerProcess) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -15,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess
 
 LIMIT = Settings(_env_file=None).max_body_size
 
@@ -67,19 +66,6 @@ def test_body_limit_is_a_setting(database_url: str, clean_notes: None) -> None:
     with TestClient(create_app(settings)) as small:
         assert small.post("/notes", json={"text": "x" * 99}).status_code == 413
         assert small.post("/notes", json={"text": "x" * 50}).status_code == 200
-
-
-@pytest.fixture
-def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port()), "ACCESS_LOG": "false"},
-        tmp_path / "server.log",
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.e2e

@@ -229,19 +229,6 @@ async def create_many(base: str, count: int) -> list[httpx.Response]:
         )
 
 
-@pytest.fixture
-def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
-    process = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port()), "ACCESS_LOG": "false"},
-        tmp_path / "server.log",
-    )
-    try:
-        process.wait_ready()
-        yield process
-    finally:
-        assert process.stop() == 0
-
-
 def test_hundreds_of_concurrent_creates_give_as_many_distinct_notes(
     server: ServerProcess, database_url: str
 ) -> None:
