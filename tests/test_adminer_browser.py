@@ -23,7 +23,7 @@ import pytest
 import requests
 from playwright.sync_api import Route, sync_playwright
 
-from tests.support import ROOT, ServerProcess, free_port
+from tests.support import LOOPBACK, ROOT, ServerProcess, free_port, listening_addresses
 
 pytestmark = pytest.mark.e2e
 
@@ -128,6 +128,8 @@ def test_adminer_shows_the_notes_written_through_the_api(
     link = re.search(r"http://127\.0\.0\.1:\d+/\?pgsql=\S+", adminer)
     assert link is not None, adminer
     origin = link.group(0).split("/?")[0]
+    # Adminer, like the service and the embedded database, is reachable from this machine only.
+    assert listening_addresses(int(origin.rsplit(":", 1)[1])) == {LOOPBACK}
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -23,8 +23,10 @@ from notes_api.config import Settings
 from notes_api.database import ConnectionTarget
 from notes_api.embedded import SYSTEM_USER
 from tests.support import (
+    LOOPBACK,
     ServerProcess,
     free_port,
+    listening_addresses,
     reachable_dir,
     sql,
     system_postgres_bin,
@@ -175,18 +177,6 @@ def test_cors_matches_origins_scheme_included(settings: Settings) -> None:
 # --- listening addresses and secrets ----------------------------------------------------------
 
 
-def listening_addresses(port: int) -> set[str]:
-    """The IPv4/IPv6 addresses with a socket listening on `port` (Linux /proc/net/tcp*)."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                found.add(address)
-    return found
-
-
 @pytest.mark.e2e
 def test_default_service_and_embedded_database_listen_on_loopback_only(tmp_dir: Path) -> None:
     with reachable_dir() as root:
@@ -210,8 +200,8 @@ def listens_on_loopback_only(embedded_dir: Path, tmp_dir: Path) -> None:
     finally:
         assert server.stop() == 0
 
-    assert service == {"0100007F"}  # 127.0.0.1, and no other address
-    assert database == {"0100007F"}
+    assert service == {LOOPBACK}  # and no other address
+    assert database == {LOOPBACK}
     for text in (ready.text, root.text, server.log.read_text()):
         assert password not in text
         assert quote(password, safe="") not in text
