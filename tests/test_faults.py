@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 
 import asyncpg
-import httpx
+import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx's
 import pytest
 import requests
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import httpx
+import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx's
 import pytest
 
 from tests.support import ServerProcess, free_port, reachable_dir, sql
