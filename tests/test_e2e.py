@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -85,3 +86,18 @@ def test_embedded_database_keeps_notes_across_a_restart(tmp_dir: Path) -> None:
         assert requests.get(f"{second.base}/notes/{note['id']}", timeout=5).json() == note
     finally:
         assert second.stop() == 0
+
+
+def test_embedded_database_on_a_taken_port_fails_start_with_one_line(tmp_dir: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"EMBEDDED_DB_DIR": str(tmp_dir / "postgres"), "EMBEDDED_DB_PORT": str(port)}
+        server = ServerProcess({**env, "PORT": str(free_port())}, tmp_dir / "server.log")
+        code = server.process.wait(60)
+        server.stop()
+
+    assert code == 1
+    assert f"error: 127.0.0.1:{port} is taken" in server.log.read_text()
+    assert "set EMBEDDED_DB_PORT to a free port" in server.log.read_text()

@@ -18,6 +18,7 @@ import logging
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import time
 import warnings
@@ -52,6 +53,17 @@ def _bin_dir() -> Path:
             "Set DATABASE_URL=postgresql://user:password@host:5432/database to use your own server."
         ) from error
     return Path(POSTGRES_BIN_PATH)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        # As PostgreSQL binds: connections of a previous run in TIME_WAIT do not count.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -92,6 +104,12 @@ class EmbeddedPostgres:
             run_as = self._prepare_system_user(bin_dir)
             if not (self.pgdata / "PG_VERSION").exists():
                 self._initdb(bin_dir, run_as)
+            if not _port_free(self.port):
+                # pg_ctl would only say "could not start server"; say why, and what to do.
+                raise EmbeddedUnavailableError(
+                    f"127.0.0.1:{self.port} is taken (another PostgreSQL, or the embedded server "
+                    "of another checkout?): set EMBEDDED_DB_PORT to a free port, or DATABASE_URL"
+                )
             logger.info("Starting embedded PostgreSQL on 127.0.0.1:%d (%s)", self.port, self.pgdata)
             self._run(
                 bin_dir / "pg_ctl",
