@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from notes_api import service
-from notes_api.dependencies import NOT_FOUND, NoteId, database_of, found
+from notes_api.dependencies import NOT_FOUND, DatabaseDep, NoteId, found
 from notes_api.responses import MEDIA_TYPE, json_array, row_response, rows_response
 from notes_api.schemas import ErrorMessage, Note, NoteIn, NotePatch
 from notes_api.tables import ID_MAX
@@ -32,9 +32,8 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("", status_code=status.HTTP_200_OK, response_model=Note)
-async def create_note(note: NoteIn, request: Request) -> Response:
+async def create_note(note: NoteIn, database: DatabaseDep) -> Response:
     """Create a note."""
-    database = database_of(request)
     return row_response(
         await service.create_note(database, text=note.text, completed=note.completed)
     )
@@ -46,7 +45,7 @@ async def create_note(note: NoteIn, request: Request) -> Response:
     responses={200: {"headers": {"Link": {"description": 'rel="next": the following page'}}}},
 )
 async def list_notes(
-    request: Request,
+    database: DatabaseDep,
     take: Annotated[int, Query(ge=1, le=MAX_TAKE, description="Page size.")] = 20,
     skip: Annotated[
         int, Query(ge=0, le=MAX_SKIP, description=f"Notes to pass over (at most {MAX_SKIP}).")
@@ -59,7 +58,7 @@ async def list_notes(
 ) -> Response:
     """A page of notes in id order. Follow the `Link: rel="next"` header for the next page."""
     page = await service.list_notes(
-        database_of(request), take=take, skip=skip, after=after, completed=completed
+        database, take=take, skip=skip, after=after, completed=completed
     )
     headers = {}
     if len(page) == take:
@@ -75,38 +74,36 @@ async def list_notes(
     response_model=list[Note],
     responses={200: {"description": "Every note, streamed."}},
 )
-async def export_notes(request: Request) -> StreamingResponse:
+async def export_notes(database: DatabaseDep) -> StreamingResponse:
     """Every note in id order, streamed from the database as it is read."""
-    batches = service.iterate_notes(database_of(request), batch=EXPORT_BATCH_ROWS)
+    batches = service.iterate_notes(database, batch=EXPORT_BATCH_ROWS)
     return StreamingResponse(json_array(batches), media_type=MEDIA_TYPE)
 
 
 @router.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def get_note(note_id: NoteId, request: Request) -> Response:
+async def get_note(note_id: NoteId, database: DatabaseDep) -> Response:
     """One note."""
-    return row_response(found(await service.get_note(database_of(request), note_id=note_id)))
+    return row_response(found(await service.get_note(database, note_id=note_id)))
 
 
 @router.put("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def replace_note(note_id: NoteId, note: NoteIn, request: Request) -> Response:
+async def replace_note(note_id: NoteId, note: NoteIn, database: DatabaseDep) -> Response:
     """Replace a note's text and completed flag."""
     replaced = await service.replace_note(
-        database_of(request), note_id=note_id, text=note.text, completed=note.completed
+        database, note_id=note_id, text=note.text, completed=note.completed
     )
     return row_response(found(replaced))
 
 
 @router.patch("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def update_note(note_id: NoteId, patch: NotePatch, request: Request) -> Response:
+async def update_note(note_id: NoteId, patch: NotePatch, database: DatabaseDep) -> Response:
     """Change the fields given, keep the others."""
-    updated = await service.update_note(
-        database_of(request), note_id=note_id, changes=patch.changes()
-    )
+    updated = await service.update_note(database, note_id=note_id, changes=patch.changes())
     return row_response(found(updated))
 
 
 @router.delete("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def delete_note(note_id: NoteId, request: Request) -> Response:
+async def delete_note(note_id: NoteId, database: DatabaseDep) -> Response:
     """Delete a note and return it as it was."""
-    deleted = await service.delete_note(database_of(request), note_id=note_id)
+    deleted = await service.delete_note(database, note_id=note_id)
     return row_response(found(deleted))
