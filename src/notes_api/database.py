@@ -116,15 +116,9 @@ class TimedPostgresConnection(PostgresConnection):
         )
 
     async def release(self) -> None:
-        try:
-            await super().release()
-        except Exception as error:
-            # asyncpg resets a connection before pooling it again. On a connection the server has
-            # just dropped, that fails, and asyncpg has already closed it for the pool to replace.
-            # The statement's own outcome is known by now: it, not this, decides the answer (a
-            # committed write must not be reported as a failure).
-            logger.warning("Dropped a broken database connection: %r", error)
-            self._connection = None
+        assert self._database._pool is not None, "DatabaseBackend is not running"
+        connection, self._connection = self._connection, None
+        await release_quietly(self._database._pool, connection)
 
 
 class TimedPostgresBackend(PostgresBackend):
@@ -182,11 +176,21 @@ class Lease:
         return self._connection
 
     async def __aexit__(self, *exc_info: object) -> None:
-        try:
-            await self._pool.release(self._connection)
-        except Exception as error:
-            # As in TimedPostgresConnection.release: the statement's outcome decides the answer.
-            logger.warning("Dropped a broken database connection: %r", error)
+        await release_quietly(self._pool, self._connection)
+
+
+async def release_quietly(pool: asyncpg.Pool, connection: asyncpg.Connection | None) -> None:
+    """Give `connection` back to `pool`; a failure to do so is logged, not raised.
+
+    asyncpg resets a connection before pooling it again. On a connection the server has just
+    dropped, that fails, and asyncpg has already closed it for the pool to replace. The
+    statement's own outcome is known by now: it, not this, decides the answer (a committed write
+    must not be reported as a failure).
+    """
+    try:
+        await pool.release(connection)
+    except Exception as error:
+        logger.warning("Dropped a broken database connection: %r", error)
 
 
 def ssl_option(sslmode: str | None, rootcert: str | None) -> ssl.SSLContext | str | bool | None:
