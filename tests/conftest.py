@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from notes_api.app import create_app
 from notes_api.config import Settings
 from notes_api.embedded import EmbeddedPostgres
-from tests.support import ROOT, ServerProcess, free_port, sql, with_database
+from tests.support import ROOT, ServerProcess, free_port, reachable_dir, sql, with_database
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +73,13 @@ def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[Ser
         yield process
     finally:
         assert process.stop() == 0
+
+
+@pytest.fixture
+def embedded_dir() -> Iterator[Path]:
+    """A data directory for an embedded PostgreSQL of the test's own (on a free port)."""
+    with reachable_dir() as root:
+        yield root / "postgres"
 
 
 @pytest.fixture

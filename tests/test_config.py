@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from notes_api.config import Settings
 from notes_api.database import ConnectionTarget
-from tests.support import ROOT, free_port, sql, with_database
+from tests.support import ROOT, connects_encrypted, free_port, sql, with_database
 
 
 def settings(**values: object) -> Settings:
@@ -131,28 +131,13 @@ def test_sslrootcert_builds_a_verifying_context() -> None:
     assert full.ssl.verify_mode == ssl.CERT_REQUIRED
 
 
-async def _connects_encrypted(url: str) -> bool:
-    target = ConnectionTarget.from_url(url, settings())
-    database = target.database()
-    await database.connect()
-    try:
-        encrypted: bool = await database.fetch_val(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-        )
-        return encrypted
-    finally:
-        await database.disconnect()
-
-
 def test_sslmode_takes_effect_on_a_real_connection(database_url: str) -> None:
     # databases 0.9 alone drops sslmode: `require` would quietly connect in clear text.
-    import asyncio
-
     server_has_tls = sql(database_url, "SHOW ssl")[0][0] == "on"
 
-    assert asyncio.run(_connects_encrypted(f"{database_url}?sslmode=disable")) is False
+    assert connects_encrypted(f"{database_url}?sslmode=disable") is False
     if server_has_tls:
-        assert asyncio.run(_connects_encrypted(f"{database_url}?sslmode=require")) is True
+        assert connects_encrypted(f"{database_url}?sslmode=require") is True
     else:
         with pytest.raises((ConnectionError, asyncpg.PostgresError)):
-            asyncio.run(_connects_encrypted(f"{database_url}?sslmode=require"))
+            connects_encrypted(f"{database_url}?sslmode=require")

@@ -21,7 +21,7 @@ from notes_api.config import Settings
 from notes_api.database import ConnectionTarget, ensure_database
 from notes_api.embedded import EmbeddedPostgres
 from notes_api.errors import DATABASE_ERRORS
-from tests.support import ServerProcess, free_port, reachable_dir, sql, throwaway_cluster
+from tests.support import ServerProcess, free_port, sql, throwaway_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -294,12 +294,6 @@ def test_pool_timeout_bounds_the_wait_for_a_connection(database_url: str) -> Non
     assert isinstance(error, TimeoutError)
     assert isinstance(error, DATABASE_ERRORS)
     assert 0.3 <= waited < 2
-
-
-@pytest.fixture
-def embedded_dir() -> Iterator[Path]:
-    with reachable_dir() as root:
-        yield root / "postgres"
 
 
 def test_sigterm_under_load_finishes_requests_then_exits_0(

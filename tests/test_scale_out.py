@@ -49,12 +49,6 @@ def test_demo_session_passes_with_two_workers(
     assert log.count("Application startup complete.") == 2
 
 
-@pytest.fixture
-def embedded_dir() -> Iterator[Path]:
-    with reachable_dir() as root:
-        yield root / "postgres"
-
-
 def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Path) -> None:
     env = {
         "EMBEDDED_DB_DIR": str(embedded_dir),

@@ -3,7 +3,6 @@ CORS, listening addresses, secrets, and TLS to a PostgreSQL with a certificate m
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
@@ -20,11 +19,11 @@ from pydantic import SecretStr
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget
 from notes_api.embedded import SYSTEM_USER
 from tests.support import (
     LOOPBACK,
     ServerProcess,
+    connects_encrypted,
     free_port,
     listening_addresses,
     reachable_dir,
@@ -274,25 +273,11 @@ def with_host(url: str, host: str, query: str) -> str:
     return urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
-async def connection_ssl(url: str) -> bool:
-    """Open the service's pool on `url` (as the service does) and ask whether it is encrypted."""
-    settings = Settings(_env_file=None, database_url=url, db_pool_min_size=1)
-    database = ConnectionTarget.from_url(url, settings).database()
-    await database.connect()
-    try:
-        encrypted: bool = await database.fetch_val(
-            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-        )
-        return encrypted
-    finally:
-        await database.disconnect()
-
-
 def test_sslmode_require_connects_encrypted(tls_cluster: tuple[str, Certificates]) -> None:
     url, _ = tls_cluster
 
-    assert asyncio.run(connection_ssl(with_host(url, "127.0.0.1", "sslmode=require"))) is True
-    assert asyncio.run(connection_ssl(with_host(url, "127.0.0.1", "sslmode=disable"))) is False
+    assert connects_encrypted(with_host(url, "127.0.0.1", "sslmode=require")) is True
+    assert connects_encrypted(with_host(url, "127.0.0.1", "sslmode=disable")) is False
 
 
 def test_verify_full_accepts_the_certificate_it_can_verify(
@@ -301,7 +286,7 @@ def test_verify_full_accepts_the_certificate_it_can_verify(
     url, certificates = tls_cluster
     query = f"sslmode=verify-full&sslrootcert={quote(str(certificates.ca))}"
 
-    assert asyncio.run(connection_ssl(with_host(url, "localhost", query))) is True
+    assert connects_encrypted(with_host(url, "localhost", query)) is True
 
 
 @pytest.mark.parametrize(
@@ -319,7 +304,7 @@ def test_verify_full_refuses_a_certificate_it_cannot_verify(
     query = f"sslmode=verify-full&sslrootcert={rootcert}"
 
     with pytest.raises((ConnectionError, asyncpg.PostgresError, OSError)) as refused:
-        asyncio.run(connection_ssl(with_host(url, host, query)))
+        connects_encrypted(with_host(url, host, query))
     assert "certificate verify failed" in str(refused.value), why
 
 
@@ -331,7 +316,7 @@ def test_verify_full_without_a_root_certificate_refuses(
     monkeypatch.delenv("PGSSLROOTCERT", raising=False)
 
     with pytest.raises(asyncpg.InterfaceError, match="root certificate file"):
-        asyncio.run(connection_ssl(with_host(url, "localhost", "sslmode=verify-full")))
+        connects_encrypted(with_host(url, "localhost", "sslmode=verify-full"))
 
 
 @pytest.mark.e2e
