@@ -25,7 +25,7 @@ SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer test check lint migrate migration docs-serve docs-build publish screenshots clean
-.PHONY: seed load-test load-test-headless bench bench-scale
+.PHONY: seed service-up load-test load-test-headless bench bench-scale
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -120,10 +120,16 @@ N ?= 100000
 seed: install ## Add N generated notes with COPY, fast: make seed N=1000000
 	$(RUN) scripts/seed.py $(N)
 
-load-test: install ## Locust's web UI on http://127.0.0.1:8089 against the running service
+# Locust against nothing prints a traceback per simulated user: check the service answers first.
+service-up: install
+	@$(RUN) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' \
+		$(LOAD_HOST)/health 2>/dev/null || { echo "error: no service answers on $(LOAD_HOST):" \
+		"start it first (make start, or make run in another terminal), or give HOST= PORT="; exit 1; }
+
+load-test: service-up ## Locust's web UI on http://127.0.0.1:8089 against the running service
 	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port 8089
 
-load-test-headless: install ## Locust without UI: make load-test-headless USERS=50 SPAWN=10 DURATION=30s (reports/)
+load-test-headless: service-up ## Locust without UI: make load-test-headless USERS=50 SPAWN=10 DURATION=30s (reports/)
 	mkdir -p reports
 	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --headless --only-summary \
 		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) \
