@@ -78,6 +78,14 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a request waits for a free connection before answering 503.",
     )
+    db_reset_session: bool = Field(
+        default=False,
+        description=(
+            "Reset a connection's session (RESET ALL, UNLISTEN *, CLOSE ALL, advisory locks) "
+            "each time it returns to the pool: one more round trip per request. The service "
+            "leaves no session state; turn it on if your code does (SET, LISTEN, locks)."
+        ),
+    )
     db_statement_timeout: float = Field(
         default=30.0,
         ge=0,
