@@ -135,7 +135,7 @@ load-test-headless: service-up ## Locust without UI: make load-test-headless USE
 		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) \
 		--csv reports/locust --html reports/locust.html
 
-bench: install ## Benchmark the service against the reference app in bench/ (wrk; a few minutes)
+bench: install ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~5 min)
 	$(RUN) scripts/bench.py
 
 bench-scale: install ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes

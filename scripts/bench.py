@@ -1,10 +1,10 @@
 """`make bench`: the service against the reference app in bench/, same database, same data, same
-load generator (wrk), taking turns.
+load generator (wrk), taking turns; and, between the two, FastAPI's floor (bench/floor.py).
 
 Per scenario and round, each app gets `--seconds` of wrk at `--connections` connections; the order
-alternates between rounds, so that a slower or busier moment of the machine does not always fall
+rotates between rounds, so that a slower or busier moment of the machine does not always fall
 on the same app. The figures kept are the medians over the rounds; the ratios compare figures of
-the same run. Writes reports/bench.json and draws docs/images/bench.png.
+the same round. Writes reports/bench.json and draws docs/images/bench.png.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from bench_support import (
     Server,
     bench_databases,
     ensure_wrk,
+    floor,
     reference,
     reset_notes,
     wrk,
@@ -42,14 +43,14 @@ SCENARIOS: tuple[tuple[str, str, float], ...] = (
     ("create_note", "POST /notes", 0.6),
     ("replace_note", "PUT /notes/{id}", 0.6),
 )
-APPS = ("service", "reference")
+APPS = ("service", "floor", "reference")
 NOTES = 10_000
 CHART = ROOT / "docs" / "images" / "bench.png"
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10, help="Per scenario, app and round.")
+    parser.add_argument("--seconds", type=int, default=8, help="Per scenario, app and round.")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--chart", type=Path, default=CHART)
@@ -63,6 +64,7 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
     servers: dict[str, Server] = {}
     try:
         servers["service"] = start_service(url, REPORTS / "bench-service.log")
+        servers["floor"] = floor(url, REPORTS / "bench-floor.log")
         servers["reference"] = reference(url, REPORTS / "bench-reference.log")
         for server in servers.values():  # warm up: connections, prepared statements, caches
             for scenario, _, _ in SCENARIOS:
@@ -71,7 +73,8 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
             scenario: {app: [] for app in APPS} for scenario, _, _ in SCENARIOS
         }
         for round_number in range(arguments.rounds):
-            order = APPS if round_number % 2 == 0 else APPS[::-1]
+            turn = round_number % len(APPS)
+            order = APPS[turn:] + APPS[:turn]
             for scenario, label, _ in SCENARIOS:
                 for app in order:
                     result = wrk(
@@ -106,17 +109,24 @@ def summarise(runs: dict[str, dict[str, list[dict[str, Any]]]]) -> list[dict[str
                 for key in ("requests_per_s", "p50_ms", "p99_ms")
             }
             row[app]["errors"] = sum(r["non_2xx"] + r["socket_errors"] for r in results)
-        # Round by round, each app's figure is next to the other's in time: the ratio of a round
+        # Round by round, each app's figure is next to the others' in time: the ratio of a round
         # is the fairest comparison, and the median over rounds drops an unlucky one.
-        ratios = [
-            s["requests_per_s"] / r["requests_per_s"]
-            for s, r in zip(runs[scenario]["service"], runs[scenario]["reference"], strict=True)
-        ]
+        ratios = round_ratios(runs[scenario], "service", "reference")
         row["ratio"] = statistics.median(ratios)
         row["ratios_by_round"] = ratios
         row["meets_target"] = row["ratio"] >= target
+        # What FastAPI alone leaves of the reference, and how much of that the service keeps.
+        row["floor_ratio"] = statistics.median(round_ratios(runs[scenario], "floor", "reference"))
+        row["service_of_floor"] = statistics.median(
+            round_ratios(runs[scenario], "service", "floor")
+        )
         rows.append(row)
     return rows
+
+
+def round_ratios(runs: dict[str, list[dict[str, Any]]], app: str, base: str) -> list[float]:
+    pairs = zip(runs[app], runs[base], strict=True)
+    return [a["requests_per_s"] / b["requests_per_s"] for a, b in pairs]
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
@@ -131,6 +141,11 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             if app == "service":
                 verdict = "ok" if row["meets_target"] else "BELOW TARGET"
                 ratio = f"  {row['ratio']:.2f}x (>= {row['target_ratio']}x) {verdict}"
+            elif app == "floor":
+                ratio = (
+                    f"  {row['floor_ratio']:.2f}x (FastAPI's floor;"
+                    f" the service is {row['service_of_floor']:.2f}x of it)"
+                )
             print(
                 f"{row['scenario'] if app == 'service' else '':<20} {app:<10}"
                 f" {figures['requests_per_s']:8.0f} {figures['p50_ms']:8.1f}"
@@ -146,28 +161,36 @@ def draw(rows: list[dict[str, Any]], path: Path, subtitle: str) -> None:
 
     labels = [row["scenario"] for row in rows]
     positions = range(len(rows))
-    width = 0.38
+    width = 0.27
     figure, axes = plt.subplots(figsize=(9, 4.5), dpi=110)
-    colours = {"service": "#4051b5", "reference": "#b0b0b0"}
-    for offset, app in ((-width / 2, "service"), (width / 2, "reference")):
+    colours = {"service": "#4051b5", "floor": "#8c9eff", "reference": "#b0b0b0"}
+    names = {
+        "service": "service",
+        "floor": "FastAPI floor (bench/floor.py)",
+        "reference": "reference (Starlette + asyncpg + orjson)",
+    }
+    for offset, app in zip((-width, 0.0, width), APPS, strict=True):
         values = [row[app]["requests_per_s"] for row in rows]
-        bars = axes.bar([p + offset for p in positions], values, width, label=app)
-        for bar in bars:
-            bar.set_color(colours[app])
-    for position, row in zip(positions, rows, strict=True):
-        top = max(row["service"]["requests_per_s"], row["reference"]["requests_per_s"])
-        axes.annotate(
-            f"{row['ratio']:.2f}x",
-            (position, top),
-            textcoords="offset points",
-            xytext=(0, 4),
-            ha="center",
-            fontweight="bold",
+        axes.bar(
+            [p + offset for p in positions], values, width, label=names[app], color=colours[app]
         )
+    for position, row in zip(positions, rows, strict=True):
+        for offset, key in ((-width, "ratio"), (0.0, "floor_ratio")):
+            app = "service" if key == "ratio" else "floor"
+            axes.annotate(
+                f"{row[key]:.2f}x",
+                (position + offset, row[app]["requests_per_s"]),
+                textcoords="offset points",
+                xytext=(0, 3),
+                ha="center",
+                fontsize=8,
+                fontweight="bold" if key == "ratio" else "normal",
+            )
     axes.set_xticks(list(positions), labels)
     axes.set_ylabel("requests/s (median of rounds)")
-    axes.set_title(f"notes-api vs reference (Starlette + asyncpg + orjson)\n{subtitle}")
-    axes.legend(["service", "reference"])
+    title = "notes-api, FastAPI's floor and the reference (ratios: of the reference)"
+    axes.set_title(f"{title}\n{subtitle}")
+    axes.legend(fontsize=8)
     axes.margins(y=0.15)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -134,10 +134,20 @@ def service(url: str, log: Path) -> Server:
 
 
 def reference(url: str, log: Path) -> Server:
+    """bench/reference.py: Starlette, a raw asyncpg pool, orjson."""
+    return bench_app("reference", url, log)
+
+
+def floor(url: str, log: Path) -> Server:
+    """bench/floor.py: the reference's database code behind FastAPI routes."""
+    return bench_app("floor", url, log)
+
+
+def bench_app(name: str, url: str, log: Path) -> Server:
     port = free_port()
     env = {"DATABASE_URL": url, "PORT": str(port)}
-    command = [sys.executable, "bench/reference.py", "--port", str(port)]
-    return Server.start("reference", command, env, log)
+    command = [sys.executable, f"bench/{name}.py", "--port", str(port)]
+    return Server.start(name, command, env, log)
 
 
 def ensure_wrk() -> str:

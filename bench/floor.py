@@ -1,0 +1,89 @@
+"""FastAPI's floor, which `make bench` measures beside the service and the reference app: the
+reference's database code and answers (a raw asyncpg pool, orjson) behind FastAPI routes that
+declare and validate what the service's routes do (typed path and query parameters, the NoteIn
+body), and nothing else: no middleware, no access log, no dependency.
+
+What separates the service from this is the service's own cost; what separates this from the
+reference is FastAPI's. It is not a way to write the service.
+
+    DATABASE_URL=postgresql://... python bench/floor.py --port 5302
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+
+from notes_api.schemas import NoteIn
+
+COLUMNS = "id, text, completed, created_at, updated_at"
+GET = f"SELECT {COLUMNS} FROM notes WHERE id = $1"
+LIST = f"SELECT {COLUMNS} FROM notes ORDER BY id LIMIT $1 OFFSET $2"
+CREATE = f"INSERT INTO notes (text, completed) VALUES ($1, $2) RETURNING {COLUMNS}"
+REPLACE = f"UPDATE notes SET text = $1, completed = $2 WHERE id = $3 RETURNING {COLUMNS}"
+NOT_FOUND = Response(b'{"detail":"Note not found"}', 404, media_type="application/json")
+
+
+def json(content: Any) -> Response:
+    return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), media_type="application/json")
+
+
+def create_app(url: str) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, asyncpg.Pool]]:
+        # The reference's pool: asyncpg's defaults, 2 to 10 connections.
+        async with asyncpg.create_pool(url, min_size=2, max_size=10) as pool:
+            yield {"pool": pool}
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/notes")
+    async def list_notes(request: Request, take: int = 20, skip: int = 0) -> Response:
+        rows = await request.state.pool.fetch(LIST, take, skip)
+        return json([dict(row) for row in rows])
+
+    @app.post("/notes")
+    async def create_note(request: Request, note: NoteIn) -> Response:
+        row = await request.state.pool.fetchrow(CREATE, note.text, note.completed)
+        return json(dict(row))
+
+    @app.get("/notes/{note_id}")
+    async def get_note(request: Request, note_id: int) -> Response:
+        row = await request.state.pool.fetchrow(GET, note_id)
+        return NOT_FOUND if row is None else json(dict(row))
+
+    @app.put("/notes/{note_id}")
+    async def replace_note(request: Request, note_id: int, note: NoteIn) -> Response:
+        row = await request.state.pool.fetchrow(REPLACE, note.text, note.completed, note_id)
+        return NOT_FOUND if row is None else json(dict(row))
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5002)
+    args = parser.parse_args()
+    app = create_app(os.environ["DATABASE_URL"])
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
+
+
+if __name__ == "__main__":
+    main()
