@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pty
@@ -12,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import requests
 
-from notes_api.logging import ColorFormatter
+from notes_api.logging import BackgroundHandler, ColorFormatter
 from tests.support import ROOT, ServerProcess, free_port
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}:INFO:notes_api\.demo:Connected$")
@@ -88,3 +90,18 @@ def test_access_log_can_be_turned_off(database_url: str, tmp_path: Path) -> None
     log = quiet.log.read_text()
     assert "Application startup complete" in log
     assert '"GET /health' not in log
+
+
+def test_records_skip_lookups_the_format_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    handler = BackgroundHandler(io.StringIO(), interval=0.01)
+    try:
+        with caplog.at_level(logging.INFO, logger="notes_api.demo"):
+            logging.getLogger("notes_api.demo").info("Connected")
+    finally:
+        handler.close()
+
+    (logged,) = caplog.records
+    # No stack walk for the caller, no getpid() or thread look-up: the line has none of them.
+    assert (logged.funcName, logged.lineno) == ("(unknown function)", 0)
+    assert logged.process is None
+    assert logged.thread is None
