@@ -87,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lenient_json=settings.lenient_content_type,
     )
     errors.install(app)
-    app.include_router(health.router)
+    # Routes match in the order they are added: the notes first, since nearly every request is
+    # for one of them (the health checks come a few times a minute).
     errors.reserve_path(app, "/notes/all")
     notes_responses = NOT_JSON | DATABASE_DOWN
     guards = []
@@ -98,4 +99,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if not settings.api_token_reads:
             auth.document_open_reads(app)
     app.include_router(notes.router, dependencies=guards, responses=notes_responses)
+    app.include_router(health.router)
     return app
