@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget, PooledDatabase
+from notes_api.database import ConnectionTarget, PooledDatabase, TimedPostgresBackend
 from tests.support import sql
 
 
@@ -100,3 +100,38 @@ def test_an_idle_connection_is_leased_at_once_and_used_again(database_url: str) 
     pids = run(one_connection(database_url, db_pool_timeout=0.3), scenario)
 
     assert len(set(pids)) == 1
+
+
+def test_a_connection_coming_back_goes_to_the_lease_that_waited_longest(
+    database_url: str,
+) -> None:
+    async def scenario(database: PooledDatabase) -> list[str]:
+        order: list[str] = []
+
+        async def waiting() -> None:
+            async with database.lease():
+                order.append("waiting")
+
+        async def newcomer() -> None:
+            # Arrives the moment the connection is back in the pool, before the lease that has
+            # been waiting for it runs again (as a request does under load).
+            backend = database._backend
+            assert isinstance(backend, TimedPostgresBackend)
+            assert backend._pool is not None
+            # Polled at every turn of the loop: nothing signals a connection's return.
+            while backend._pool.get_idle_size() == 0:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            async with database.lease():
+                order.append("newcomer")
+
+        holder = database.lease()
+        await holder.__aenter__()
+        first = asyncio.create_task(waiting())
+        await asyncio.sleep(0.05)
+        second = asyncio.create_task(newcomer())
+        await asyncio.sleep(0.05)
+        await holder.__aexit__(None, None, None)
+        await asyncio.gather(first, second)
+        return order
+
+    assert run(one_connection(database_url), scenario) == ["waiting", "newcomer"]

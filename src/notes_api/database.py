@@ -158,6 +158,14 @@ class PooledDatabase(Database):
         "postgres": f"{__name__}:TimedPostgresBackend",
     }
 
+    _line: asyncio.Semaphore | None = None
+
+    async def connect(self) -> None:
+        await super().connect()
+        pool = self._backend._pool if isinstance(self._backend, TimedPostgresBackend) else None
+        if pool is not None:
+            self._line = asyncio.Semaphore(pool.get_max_size())
+
     def lease(self) -> Lease:
         """`async with database.lease() as connection`: an asyncpg connection from this pool.
 
@@ -172,29 +180,56 @@ class PooledDatabase(Database):
         backend = self._backend
         assert isinstance(backend, TimedPostgresBackend), "lease() needs PostgreSQL"
         assert backend._pool is not None, "the database is not connected"
-        return Lease(backend._pool, backend.acquire_timeout)
+        assert self._line is not None, "the database is not connected"
+        return Lease(backend._pool, backend.acquire_timeout, self._line)
 
 
 class Lease:
-    """One connection from the pool for the length of an `async with` (see PooledDatabase.lease)."""
+    """One connection from the pool for the length of an `async with` (see PooledDatabase.lease).
 
-    __slots__ = ("_connection", "_pool", "_timeout")
+    Leases wait for a connection in a line, first come first served: a permit of a semaphore as
+    large as the pool, taken before the connection and given back after it. asyncpg's own queue
+    lets a request that arrives just as a connection comes back take it ahead of one already
+    waiting, which goes to the back of the queue again: under load some requests waited several
+    times over, and the p99 latency was 2.5 times that of plain asyncpg use (35 ms against 14 ms,
+    docs/performance.md). In line, it came down to 14 ms.
+    """
 
-    def __init__(self, pool: asyncpg.Pool, timeout: float) -> None:
+    __slots__ = ("_connection", "_line", "_pool", "_timeout")
+
+    def __init__(self, pool: asyncpg.Pool, timeout: float, line: asyncio.Semaphore) -> None:
         self._pool = pool
         self._timeout = timeout
+        self._line = line
         self._connection: asyncpg.Connection | None = None
 
     async def __aenter__(self) -> asyncpg.Connection:
-        # Waits at most DB_POOL_TIMEOUT for a free connection: a TimeoutError (503), not a queue.
-        # While one is idle there is nothing to wait for, so the timer (an asyncio.timeout here,
-        # and another around the release) is only armed when every open connection is busy.
-        idle = self._pool.get_idle_size() > 0
-        self._connection = await self._pool.acquire(timeout=None if idle else self._timeout)
+        line, pool = self._line, self._pool
+        if line.locked() or pool.get_idle_size() == 0:
+            # Wait at most DB_POOL_TIMEOUT, in line then for the connection: a TimeoutError
+            # (503), not an endless queue. The timer is armed only here: while a connection is
+            # idle and nobody waits, there is nothing to wait for.
+            async with asyncio.timeout(self._timeout):
+                await line.acquire()
+                self._connection = await self._connect()
+        else:
+            await line.acquire()  # free: returns at once
+            self._connection = await self._connect()
         return self._connection
 
+    async def _connect(self) -> asyncpg.Connection:
+        try:
+            connection: asyncpg.Connection = await self._pool.acquire()
+        except BaseException:
+            self._line.release()
+            raise
+        return connection
+
     async def __aexit__(self, *exc_info: object) -> None:
-        await release_quietly(self._pool, self._connection)
+        try:
+            await release_quietly(self._pool, self._connection)
+        finally:
+            self._line.release()
 
 
 async def release_quietly(pool: asyncpg.Pool, connection: asyncpg.Connection | None) -> None:
