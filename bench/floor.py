@@ -11,29 +11,14 @@ reference is FastAPI's. It is not a way to write the service.
 
 from __future__ import annotations
 
-import argparse
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
-import orjson
-import uvicorn
 from fastapi import FastAPI, Request, Response
+from reference import CREATE, GET, LIST, NOT_FOUND, REPLACE, json, serve  # bench/reference.py
 
 from notes_api.schemas import NoteIn
-
-COLUMNS = "id, text, completed, created_at, updated_at"
-GET = f"SELECT {COLUMNS} FROM notes WHERE id = $1"
-LIST = f"SELECT {COLUMNS} FROM notes ORDER BY id LIMIT $1 OFFSET $2"
-CREATE = f"INSERT INTO notes (text, completed) VALUES ($1, $2) RETURNING {COLUMNS}"
-REPLACE = f"UPDATE notes SET text = $1, completed = $2 WHERE id = $3 RETURNING {COLUMNS}"
-NOT_FOUND = Response(b'{"detail":"Note not found"}', 404, media_type="application/json")
-
-
-def json(content: Any) -> Response:
-    return Response(orjson.dumps(content, option=orjson.OPT_UTC_Z), media_type="application/json")
 
 
 def create_app(url: str) -> FastAPI:
@@ -68,22 +53,5 @@ def create_app(url: str) -> FastAPI:
     return app
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5002)
-    args = parser.parse_args()
-    app = create_app(os.environ["DATABASE_URL"])
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve(create_app, description=__doc__.splitlines()[0], port=5002)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -22,6 +22,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from starlette.types import ASGIApp
 
 COLUMNS = "id, text, completed, created_at, updated_at"
 GET = f"SELECT {COLUMNS} FROM notes WHERE id = $1"
@@ -82,14 +83,14 @@ def create_app(url: str) -> Starlette:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def serve(create: Callable[[str], ASGIApp], *, description: str, port: int) -> None:
+    """Parse --host and --port, and run the app `create` makes for DATABASE_URL, without logs."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=5001)
+    parser.add_argument("--port", type=int, default=port)
     args = parser.parse_args()
-    app = create_app(os.environ["DATABASE_URL"])
     uvicorn.run(
-        app,
+        create(os.environ["DATABASE_URL"]),
         host=args.host,
         port=args.port,
         loop="uvloop",
@@ -100,4 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    serve(create_app, description=__doc__.splitlines()[0], port=5001)
