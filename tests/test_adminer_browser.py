@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -21,23 +20,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from adminer import DEBIAN_ADMINER, missing_tools
 from playwright.sync_api import Route, sync_playwright
+from screenshots import CHROMIUM, CHROMIUM_ARGS  # the flags `make screenshots` uses
 
 from tests.support import LOOPBACK, ROOT, ServerProcess, free_port, listening_addresses
 
 pytestmark = pytest.mark.e2e
 
-ADMINER_PHP = Path("/usr/share/adminer/adminer.php")  # Debian's `adminer` package
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 SCREENSHOT = Path(os.environ.get("ADMINER_SCREENSHOT", ROOT / "reports" / "adminer-notes.png"))
 NOTES = [
     ("Buy oat milk", True),
@@ -52,20 +42,13 @@ PLACEHOLDER_PASSWORD = "trust-auth-ignores-this"
 @pytest.fixture(scope="module")
 def tools() -> None:
     """Skip, naming the Debian packages to install, unless php, Adminer and Chromium are here."""
-    missing = []
-    php = shutil.which("php")
-    if php is None:
-        missing.append("php-cli")
-    else:
-        check = [php, "-r", 'exit(extension_loaded("pgsql") ? 0 : 1);']
-        if subprocess.run(check, capture_output=True, check=False).returncode != 0:
-            missing.append("php-pgsql")
-    if not ADMINER_PHP.is_file():
-        missing.append("adminer")
-    if not CHROMIUM.is_file():
-        missing.append("chromium")
+    missing = missing_tools(DEBIAN_ADMINER)  # what scripts/adminer.py checks
+    if not Path(CHROMIUM).is_file():
+        missing.append(f"Chromium ({CHROMIUM})")
     if missing:
-        pytest.skip(f"needs Debian packages: apt-get install {' '.join(missing)}")
+        pytest.skip(
+            f"needs {', '.join(missing)}: apt-get install adminer php-cli php-pgsql chromium"
+        )
 
 
 @pytest.fixture
@@ -132,7 +115,7 @@ def test_adminer_shows_the_notes_written_through_the_api(
     assert listening_addresses(int(origin.rsplit(":", 1)[1])) == {LOOPBACK}
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 560})
 
