@@ -24,8 +24,7 @@ from urllib.parse import unquote, urlencode, urlsplit
 from dotenv import dotenv_values
 
 from notes_api.config import Settings, load_settings
-from notes_api.database import EMBEDDED_DATABASE
-from notes_api.embedded import EmbeddedPostgres
+from notes_api.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
 
 # Where Debian's `adminer` package puts the single-file build; ADMINER_PHP overrides it.
 DEBIAN_ADMINER = Path("/usr/share/adminer/adminer.php")

@@ -27,7 +27,7 @@ import asyncpg
 from bench_support import BENCH_DATABASE, REPORTS, bench_databases, reset_notes, service
 
 from notes_api.config import Settings
-from notes_api.service import _page
+from notes_api.service import PAGES
 
 SMALL = 1_000
 LARGE = 1_000_000
@@ -111,7 +111,7 @@ async def plan(url: str) -> list[str]:
     """PostgreSQL's plan for the service's cursor page statement, in the middle of the table."""
     connection = await asyncpg.connect(url)
     try:
-        query = _page(True, False)
+        query = PAGES[True, False]  # with a cursor, no filter
         values = {"after": LARGE // 2, "skip": 0, "take": 20}
         rows = await connection.fetch(
             f"EXPLAIN (ANALYZE, COSTS OFF) {query.sql}", *query.arguments(values)

@@ -25,7 +25,8 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget, connection_target, ensure_database
+from notes_api.database_url import ConnectionTarget
+from notes_api.embedded import database_or_embedded, ensure_database
 from notes_api.migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,12 +43,12 @@ def with_database(url: str, name: str) -> str:
 async def bench_databases(settings: Settings, *names: str) -> AsyncIterator[list[str]]:
     """The URLs of the benchmark's databases, created and migrated (the embedded server runs for
     as long as this is open, when DATABASE_URL is unset)."""
-    async with connection_target(settings) as target:
+    async with database_or_embedded(settings) as server:
         urls = []
         for name in names:
-            await ensure_database(with_database(target.url(), "postgres"), name)
-            url = with_database(target.url(), name)
-            await upgrade(ConnectionTarget.from_url(url, settings))
+            await ensure_database(server, name)
+            url = with_database(server, name)
+            await upgrade(ConnectionTarget.from_url(url))
             urls.append(url)
         yield urls
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from notes_api.config import Settings
-from notes_api.database import open_database
+from notes_api.lifespan import open_database
 from notes_api.logging import log_config
 from notes_api.tables import notes
 

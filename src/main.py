@@ -19,17 +19,14 @@ import asyncpg
 import uvicorn
 
 from notes_api.config import Settings, load_settings
-from notes_api.database import (
-    EMBEDDED_DATABASE,
-    ConnectionTarget,
-    check_connection,
-    embedded_server,
-    ensure_database,
-)
-from notes_api.embedded import EmbeddedUnavailableError
+from notes_api.database_url import ConnectionTarget
+from notes_api.embedded import EmbeddedUnavailableError, serving
 from notes_api.logging import log_config
 
 logger = logging.getLogger("notes_api.main")
+
+# Seconds the start-up check waits for the database to accept a connection.
+CONNECT_TIMEOUT = 10
 
 
 def serve(settings: Settings) -> None:
@@ -60,7 +57,7 @@ def check_database(settings: Settings) -> None:
     """Fail now, in one line, if DATABASE_URL cannot be reached, rather than with a traceback
     from every worker's startup."""
     assert settings.database_url is not None
-    target = ConnectionTarget.from_url(settings.database_url.get_secret_value(), settings)
+    target = ConnectionTarget.from_url(settings.database_url.get_secret_value())
     try:
         asyncio.run(check_connection(target))
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -69,6 +66,15 @@ def check_database(settings: Settings) -> None:
             f"error: DATABASE_URL: cannot connect to {target.masked_url}: {reason}", file=sys.stderr
         )
         raise SystemExit(1) from None
+
+
+async def check_connection(target: ConnectionTarget) -> None:
+    """Connect once and run `SELECT 1`; raise what asyncpg raises."""
+    connection = await asyncpg.connect(**target.connect_options(), timeout=CONNECT_TIMEOUT)
+    try:
+        await connection.fetchval("SELECT 1")
+    finally:
+        await connection.close()
 
 
 def has_module(name: str) -> bool:
@@ -91,19 +97,14 @@ def main() -> None:
         check_database(settings)
         serve(settings)
         return
-    server = embedded_server(settings)
     try:
-        server.start()
-        asyncio.run(ensure_database(server.url(), EMBEDDED_DATABASE))
+        with serving(settings) as url:
+            # The app (in this process or in workers) reads its settings from the environment.
+            os.environ["DATABASE_URL"] = url
+            serve(settings)
     except EmbeddedUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-    # The app (in this process or in workers) reads its settings from the environment.
-    os.environ["DATABASE_URL"] = server.url(EMBEDDED_DATABASE)
-    try:
-        serve(settings)
-    finally:
-        server.stop()
 
 
 if __name__ == "__main__":

@@ -152,19 +152,13 @@ LOOPBACK = "0100007F"
 def connects_encrypted(url: str) -> bool:
     """Open the service's pool on `url`, as the service does, and ask whether it is encrypted."""
     # Imported here: tests/support.py stays importable without the service's settings.
-    from notes_api.config import Settings
-    from notes_api.database import ConnectionTarget
+    from notes_api.database import Database
 
     async def ask() -> bool:
-        settings = Settings(_env_file=None, database_url=url, db_pool_min_size=1)
-        database = ConnectionTarget.from_url(url, settings).database()
-        await database.connect()
-        try:
+        async with Database(url, min_size=1) as database:
             encrypted: bool = await database.fetch_val(
                 "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
             )
             return encrypted
-        finally:
-            await database.disconnect()
 
     return asyncio.run(ask())

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget
+from notes_api.database_url import ConnectionTarget
 from tests.support import ROOT, connects_encrypted, free_port, sql, with_database
 
 
@@ -109,20 +109,16 @@ def test_unreachable_database_fails_start_with_one_line(server_url: str) -> None
     ],
 )
 def test_sslmode_becomes_asyncpgs_ssl_option(query: str, expected: object) -> None:
-    target = ConnectionTarget.from_url(f"postgresql://u:p@h:5432/db{query}", settings())
+    options = ConnectionTarget.from_url(f"postgresql://u:p@h:5432/db{query}").connect_options()
 
-    assert target.ssl == expected
-    assert "sslmode" not in target.url()
+    assert options.get("ssl") == expected
+    assert (options["host"], options["port"], options["database"]) == ("h", 5432, "db")
 
 
 def test_sslrootcert_builds_a_verifying_context() -> None:
     ca = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
-    full = ConnectionTarget.from_url(
-        f"postgresql://u@h/db?sslmode=verify-full&sslrootcert={ca}", settings()
-    )
-    ca_only = ConnectionTarget.from_url(
-        f"postgresql://u@h/db?sslmode=verify-ca&sslrootcert={ca}", settings()
-    )
+    full = ConnectionTarget.from_url(f"postgresql://u@h/db?sslmode=verify-full&sslrootcert={ca}")
+    ca_only = ConnectionTarget.from_url(f"postgresql://u@h/db?sslmode=verify-ca&sslrootcert={ca}")
 
     assert isinstance(full.ssl, ssl.SSLContext)
     assert full.ssl.check_hostname

@@ -88,12 +88,14 @@ def test_embedded_database_keeps_notes_across_a_restart(tmp_dir: Path) -> None:
         assert second.stop() == 0
 
 
-def test_embedded_database_on_a_taken_port_fails_start_with_one_line(tmp_dir: Path) -> None:
+def test_embedded_database_on_a_taken_port_fails_start_with_one_line(
+    embedded_dir: Path, tmp_dir: Path
+) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        env = {"EMBEDDED_DB_DIR": str(tmp_dir / "postgres"), "EMBEDDED_DB_PORT": str(port)}
+        env = {"EMBEDDED_DB_DIR": str(embedded_dir), "EMBEDDED_DB_PORT": str(port)}
         server = ServerProcess({**env, "PORT": str(free_port())}, tmp_dir / "server.log")
         code = server.process.wait(60)
         server.stop()

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget, ensure_database
-from notes_api.embedded import EmbeddedPostgres
+from notes_api.database import Database
+from notes_api.database_url import ConnectionTarget
+from notes_api.embedded import EmbeddedPostgres, ensure_database
 from notes_api.errors import DATABASE_ERRORS
 from tests.support import ServerProcess, free_port, sql, throwaway_cluster
 
@@ -248,7 +249,7 @@ def test_statement_timeout_answers_503_and_writes_nothing(
 
 def test_statement_timeout_cancels_a_slow_query_on_the_database(database_url: str) -> None:
     settings = Settings(_env_file=None, database_url=database_url, db_statement_timeout=0.2)
-    database = ConnectionTarget.from_url(database_url, settings).database()
+    database = Database.from_settings(ConnectionTarget.from_url(database_url), settings)
 
     async def slow_query() -> BaseException | None:
         await database.connect()
@@ -275,7 +276,7 @@ def test_pool_timeout_bounds_the_wait_for_a_connection(database_url: str) -> Non
         db_pool_max_size=1,
         db_pool_timeout=0.3,
     )
-    database = ConnectionTarget.from_url(database_url, settings).database()
+    database = Database.from_settings(ConnectionTarget.from_url(database_url), settings)
 
     async def starved() -> tuple[BaseException | None, float]:
         await database.connect()

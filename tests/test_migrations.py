@@ -11,11 +11,9 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from notes_api.config import Settings
-from notes_api.database import ConnectionTarget
-from notes_api.migrate import run
+from notes_api.database_url import ConnectionTarget
+from notes_api.migrate import engine_for, run
 from notes_api.tables import metadata
 from tests.support import sql, with_database
 
@@ -29,7 +27,7 @@ def empty_database(server_url: str) -> Iterator[str]:
 
 
 def target(url: str) -> ConnectionTarget:
-    return ConnectionTarget.from_url(url, Settings(_env_file=None))
+    return ConnectionTarget.from_url(url)
 
 
 def columns(url: str) -> dict[str, tuple[str, str, str | None]]:
@@ -93,7 +91,7 @@ def test_migrations_match_tables_py(empty_database: str) -> None:
         return list(compare_metadata(MigrationContext.configure(connection), metadata))
 
     async def compare() -> list[Any]:
-        engine = create_async_engine(target(empty_database).url("postgresql+asyncpg"))
+        engine = engine_for(target(empty_database))
         try:
             async with engine.connect() as connection:
                 return await connection.run_sync(diff)

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from notes_api import __version__
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget
+from notes_api.database_url import ConnectionTarget
 from notes_api.migrate import run
 from tests.support import free_port, sql, with_database
 
@@ -73,7 +73,7 @@ def test_write_to_a_read_only_database_is_503(server_url: str) -> None:
     sql(server_url, f'CREATE DATABASE "{name}"')
     url = with_database(server_url, name)
     try:
-        asyncio.run(run(ConnectionTarget.from_url(url, Settings(_env_file=None))))
+        asyncio.run(run(ConnectionTarget.from_url(url)))
         sql(server_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
         settings = Settings(_env_file=None, database_url=url, migrate_on_start=False)
         with TestClient(create_app(settings)) as client:

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib import resources
-from typing import Any, TypedDict
+from typing import Any
 
-from databases import Database
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from notes_api import __version__, auth, errors
 from notes_api.config import Settings
-from notes_api.database import open_database
+from notes_api.lifespan import lifespan
 from notes_api.middleware import Guards
 from notes_api.routes import health, notes
 from notes_api.schemas import ErrorMessage
@@ -48,38 +44,15 @@ DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
 }
 
 
-class State(TypedDict):
-    database: Database
-
-
-def settle_startup_objects() -> None:
-    """Keep the garbage collector's full passes off what startup built.
-
-    Modules, the app, its routes, models and schemas (about 110,000 objects) live as long as the
-    process, yet every full collection walked them all: under load that came every half second
-    and stopped the event loop for up to 43 ms, about 6% of the time and most of the p99
-    latency (docs/performance.md). Frozen, they are left out of collections; they are still
-    freed by reference counting should they go. The garbage made so far is collected first.
-    """
-    gc.collect()
-    gc.freeze()
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. Without settings, read them from the environment (uvicorn's --factory)."""
     settings = settings or Settings()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
-        async with open_database(settings) as database:
-            settle_startup_objects()
-            yield {"database": database}
 
     app = FastAPI(
         title="notes-api",
         version=__version__,
         description=resources.files("notes_api").joinpath("description.md").read_text(),
-        lifespan=lifespan,
+        lifespan=lifespan(settings),
         responses=TOO_LARGE,
     )
     if settings.cors_origins:

@@ -5,16 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from notes_api.database_url import ConnectionTarget
+
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
-# libpq's sslmode values, all honoured (see database.ssl_option).
-SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
-# DATABASE_URL query options we understand; anything else is refused rather than silently ignored.
-URL_OPTIONS = ("host", "sslmode", "sslrootcert")
 
 
 class Settings(BaseSettings):
@@ -121,24 +119,7 @@ class Settings(BaseSettings):
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():
             return None
-        parts = urlsplit(value.get_secret_value())
-        if parts.scheme not in ("postgresql", "postgres"):
-            raise ValueError(
-                "must start with postgresql:// (e.g. postgresql://user:pw@host:5432/db)"
-            )
-        if not parts.path.strip("/"):
-            raise ValueError("must name a database (postgresql://user:pw@host:5432/<database>)")
-        options = dict(parse_qsl(parts.query))
-        unknown = sorted(set(options) - set(URL_OPTIONS))
-        if unknown:
-            raise ValueError(
-                f"unsupported option {unknown[0]!r} (supported: {', '.join(URL_OPTIONS)})"
-            )
-        sslmode = options.get("sslmode")
-        if sslmode is not None and sslmode not in SSL_MODES:
-            raise ValueError(f"sslmode={sslmode!r} is not one of {', '.join(SSL_MODES)}")
-        if "sslrootcert" in options and sslmode not in ("verify-ca", "verify-full"):
-            raise ValueError("sslrootcert needs sslmode=verify-ca or sslmode=verify-full")
+        ConnectionTarget.from_url(value.get_secret_value())  # a ValueError says what is wrong
         return value
 
     @field_validator("api_token")

@@ -1,95 +1,177 @@
-"""The one `databases.Database` of a process: where it points, how it connects, when it opens.
+"""The service's database: encode's `databases.Database`, whose verbs also run Statements.
 
-databases 0.9 hands asyncpg only host, port, user, password, database and `ssl`; it silently
-drops libpq's `sslmode`, so `?sslmode=require` would connect in clear text. `ConnectionTarget` reads
-the URL the way libpq users expect and turns it into asyncpg options, for the service and Alembic.
+It is a `databases.Database` in every way (the databases README's examples work on it), with
+one addition: its verbs (`fetch_one`, `fetch_all`, `fetch_val`, `execute`, `execute_many`,
+`iterate`) also take a `Statement`, a Core statement compiled once (statements.py), and run it
+without compiling it again:
+
+    row = await database.fetch_one(NOTE_BY_ID, values={"note_id": 7})  # a Statement
+    rows = await database.fetch_all("SELECT * FROM notes WHERE id > :id", values={"id": 7})
+    async with database.transaction():  # service calls in one transaction, on one connection
+        note = await create_note(database, text="Buy milk", completed=False)
+        await update_note(database, note_id=note["id"], changes={"completed": True})
+
+A Statement runs on the connection the task holds inside `database.transaction()` or
+`database.connection()` (or force_rollback's), so that it takes part in that transaction, and
+otherwise on a connection of its own from the pool, without databases' per-task bookkeeping.
+Every path, databases' own included, waits for its connection in one line (pool.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import ssl
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Self, overload
 
 import asyncpg
-from databases import Database
-from databases.backends.postgres import PostgresBackend, PostgresConnection
-from databases.core import DatabaseURL
+import databases
+from databases.interfaces import Record
+from sqlalchemy.sql import ClauseElement
 
+from notes_api import internals
 from notes_api.config import Settings
-from notes_api.embedded import EmbeddedPostgres
+from notes_api.database_url import ConnectionTarget
+from notes_api.pool import Pool
+from notes_api.statements import Row, Statement
 
-logger = logging.getLogger(__name__)
+# Rows `iterate` reads from its server-side cursor at a time.
+ITERATE_PREFETCH = 1_000
 
-# The database the service creates in its embedded server.
-EMBEDDED_DATABASE = "notes"
+Query = ClauseElement | str
 
 
-@dataclass(frozen=True)
-class ConnectionTarget:
-    """A PostgreSQL server and database, with the asyncpg options to reach it."""
+class Database(databases.Database):
+    """A `databases.Database` on PostgreSQL whose verbs also take Statements (see the module)."""
 
-    scheme_less: str  # user:password@host:port/database, no query
-    query: dict[str, str]  # options kept in the URL (a Unix socket `host`)
-    ssl: ssl.SSLContext | str | bool | None
-    pool_options: dict[str, Any]
-    acquire_timeout: float
+    SUPPORTED_BACKENDS = {  # noqa: RUF012 (the type databases gives it)
+        **databases.Database.SUPPORTED_BACKENDS,
+        "postgresql": "notes_api.internals:Backend",
+        "postgres": "notes_api.internals:Backend",
+    }
+
+    def __init__(
+        self,
+        url: str | ConnectionTarget,
+        *,
+        force_rollback: bool = False,
+        pool_timeout: float = 5.0,
+        **pool_options: Any,
+    ) -> None:
+        """`url` as DATABASE_URL; `pool_options` as `asyncpg.create_pool` takes them (as with
+        databases); `pool_timeout`: seconds to wait in line for a connection."""
+        target = url if isinstance(url, ConnectionTarget) else ConnectionTarget.from_url(url)
+        # databases reads its URL for its log lines only: it gets one without the password.
+        super().__init__(
+            target.public_url,
+            force_rollback=force_rollback,
+            target=target,
+            pool_timeout=pool_timeout,
+            **pool_options,
+        )
+        self.target = target
+        self.pool: Pool | None = None
 
     @classmethod
-    def from_url(cls, url: str, settings: Settings) -> ConnectionTarget:
-        parts = urlsplit(url)
-        # Settings validated the options; here they only change form.
-        options = dict(parse_qsl(parts.query))
+    def from_settings(cls, target: ConnectionTarget, settings: Settings) -> Database:
+        """The service's database on `target`, its pool as the settings say."""
         return cls(
-            scheme_less=urlunsplit(("", parts.netloc, parts.path, "", "")).lstrip("/"),
-            query={k: v for k, v in options.items() if k == "host"},
-            ssl=ssl_option(options.get("sslmode"), options.get("sslrootcert")),
-            pool_options={
-                "min_size": settings.db_pool_min_size,
-                "max_size": settings.db_pool_max_size,
-                "statement_cache_size": settings.db_statement_cache_size,
-                "server_settings": server_settings(settings),
-                # None: asyncpg's full reset; see keep_session.
-                "reset": None if settings.db_reset_session else keep_session,
-            },
-            acquire_timeout=settings.db_pool_timeout,
+            target,
+            pool_timeout=settings.db_pool_timeout,
+            min_size=settings.db_pool_min_size,
+            max_size=settings.db_pool_max_size,
+            statement_cache_size=settings.db_statement_cache_size,
+            server_settings=server_settings(settings),
+            # None: asyncpg's full reset; see keep_session.
+            reset=None if settings.db_reset_session else keep_session,
         )
 
-    def url(self, scheme: str = "postgresql") -> str:
-        query = f"?{urlencode(self.query)}" if self.query else ""
-        return f"{scheme}://{self.scheme_less}{query}"
+    async def __aenter__(self) -> Self:  # databases' own says it returns a databases.Database
+        await self.connect()
+        return self
 
-    @property
-    def masked_url(self) -> str:
-        """The URL with its password replaced, fit for logs."""
-        parts = urlsplit(self.url())
-        if parts.password is None:
-            return self.url()
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
-        return urlunsplit(parts._replace(netloc=netloc))
+    async def connect(self) -> None:
+        await super().connect()
+        self.pool = internals.pool_of(self)
 
-    @property
-    def connect_options(self) -> dict[str, Any]:
-        """Options for a single asyncpg connection (Alembic's, admin tasks).
+    async def disconnect(self) -> None:
+        await super().disconnect()
+        self.pool = None
 
-        No statement timeout here: a migration may rightly run longer than any request."""
-        options: dict[str, Any] = {
-            "statement_cache_size": self.pool_options["statement_cache_size"]
-        }
-        if self.ssl is not None:
-            options["ssl"] = self.ssl
-        return options
+    def _connection_for_statement(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        """The task's connection in `transaction()`/`connection()`, else one from the pool."""
+        held = internals.task_connection(self)
+        if held is not None:
+            return internals.raw_connection(held)
+        assert self.pool is not None, "the database is not connected"
+        return self.pool.lease()
 
-    def database(self) -> PooledDatabase:
-        options = dict(self.pool_options)
-        if self.ssl is not None:
-            options["ssl"] = self.ssl
-        return PooledDatabase(self.url(), acquire_timeout=self.acquire_timeout, **options)
+    @overload
+    async def fetch_one(
+        self, query: Statement, values: Mapping[str, Any] | None = None
+    ) -> Row | None: ...
+    @overload
+    async def fetch_one(
+        self, query: Query, values: dict[str, Any] | None = None
+    ) -> Record | None: ...
+    async def fetch_one(self, query: Statement | Query, values: Any = None) -> Any:
+        if not isinstance(query, Statement):
+            return await super().fetch_one(query, values)
+        arguments = query.arguments(values)
+        async with self._connection_for_statement() as connection:
+            return await connection.fetchrow(query.sql, *arguments)
+
+    @overload
+    async def fetch_all(
+        self, query: Statement, values: Mapping[str, Any] | None = None
+    ) -> list[Row]: ...
+    @overload
+    async def fetch_all(
+        self, query: Query, values: dict[str, Any] | None = None
+    ) -> list[Record]: ...
+    async def fetch_all(self, query: Statement | Query, values: Any = None) -> Any:
+        if not isinstance(query, Statement):
+            return await super().fetch_all(query, values)
+        arguments = query.arguments(values)
+        async with self._connection_for_statement() as connection:
+            return await connection.fetch(query.sql, *arguments)
+
+    async def fetch_val(self, query: Statement | Query, values: Any = None, column: Any = 0) -> Any:
+        if not isinstance(query, Statement):
+            return await super().fetch_val(query, values, column=column)
+        row = await self.fetch_one(query, values)
+        return None if row is None else row[column]
+
+    async def execute(self, query: Statement | Query, values: Any = None) -> Any:
+        """Run a statement; like databases, answer the first column of its first row, if any
+        (an INSERT ... RETURNING id answers the id)."""
+        if not isinstance(query, Statement):
+            return await super().execute(query, values)
+        arguments = query.arguments(values)
+        async with self._connection_for_statement() as connection:
+            return await connection.fetchval(query.sql, *arguments)
+
+    async def execute_many(self, query: Statement | Query, values: Sequence[Any]) -> None:
+        if not isinstance(query, Statement):
+            await super().execute_many(query, list(values))
+            return
+        arguments = [query.arguments(each) for each in values]
+        async with self._connection_for_statement() as connection:
+            await connection.executemany(query.sql, arguments)
+
+    async def iterate(
+        self, query: Statement | Query, values: Any = None
+    ) -> AsyncGenerator[Mapping[str, Any], None]:
+        """Rows one at a time from a server-side cursor, in a transaction of its own (a savepoint
+        inside `transaction()`), as databases does: memory stays flat however many rows."""
+        if not isinstance(query, Statement):
+            async for record in super().iterate(query, values):
+                yield record
+            return
+        arguments = query.arguments(values)
+        async with self._connection_for_statement() as connection, connection.transaction():
+            cursor = connection.cursor(query.sql, *arguments, prefetch=ITERATE_PREFETCH)
+            async for row in cursor:
+                yield row
 
 
 async def keep_session(connection: asyncpg.Connection) -> None:
@@ -97,11 +179,11 @@ async def keep_session(connection: asyncpg.Connection) -> None:
 
     By default asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
     each time a connection returns to the pool: a second round trip for every one-statement
-    request, which cost about a third of the pool's time per request (docs/performance.md). The
-    service's statements leave none of that state behind: no SET, LISTEN, session advisory lock
-    or WITH HOLD cursor (migrations run on connections of their own). asyncpg still rolls back
-    a transaction left open before it calls this. Code that does change the session should set
-    DB_RESET_SESSION=true, which restores asyncpg's reset.
+    request (docs/performance.md, step 10). The service's statements leave none of that state
+    behind: no SET, LISTEN, session advisory lock or WITH HOLD cursor (migrations run on
+    connections of their own). asyncpg still rolls back a transaction left open before it calls
+    this. Code that does change the session should set DB_RESET_SESSION=true, which restores
+    asyncpg's reset.
     """
 
 
@@ -111,212 +193,3 @@ def server_settings(settings: Settings) -> dict[str, str]:
         return {}
     # Whole milliseconds: PostgreSQL reads a bare number as ms.
     return {"statement_timeout": str(max(1, round(settings.db_statement_timeout * 1000)))}
-
-
-class TimedPostgresConnection(PostgresConnection):
-    """databases' asyncpg connection, acquired from the pool with a timeout.
-
-    databases 0.9 waits for a free connection forever: when every connection is busy (slow
-    queries, a burst of clients), requests would pile up until their clients give up. Waiting at
-    most DB_POOL_TIMEOUT seconds turns that into a TimeoutError, which errors.py answers with 503.
-    """
-
-    _database: TimedPostgresBackend
-
-    async def acquire(self) -> None:
-        assert self._connection is None, "Connection is already acquired"
-        assert self._database._pool is not None, "DatabaseBackend is not running"
-        self._connection = await self._database._pool.acquire(
-            timeout=self._database.acquire_timeout
-        )
-
-    async def release(self) -> None:
-        assert self._database._pool is not None, "DatabaseBackend is not running"
-        connection, self._connection = self._connection, None
-        await release_quietly(self._database._pool, connection)
-
-
-class TimedPostgresBackend(PostgresBackend):
-    def __init__(
-        self, database_url: DatabaseURL | str, *, acquire_timeout: float, **options: Any
-    ) -> None:
-        super().__init__(database_url, **options)
-        self.acquire_timeout = acquire_timeout
-
-    def connection(self) -> TimedPostgresConnection:
-        return TimedPostgresConnection(self, self._dialect)
-
-
-class PooledDatabase(Database):
-    """A `databases.Database` whose PostgreSQL connections wait at most `acquire_timeout` seconds
-    for the pool. Every query path (`fetch_*`, `connection()`, `transaction()`, `lease()`) goes
-    through it."""
-
-    SUPPORTED_BACKENDS = {  # noqa: RUF012 (the type databases gives it)
-        **Database.SUPPORTED_BACKENDS,
-        "postgresql": f"{__name__}:TimedPostgresBackend",
-        "postgres": f"{__name__}:TimedPostgresBackend",
-    }
-
-    _line: asyncio.Semaphore | None = None
-
-    async def connect(self) -> None:
-        await super().connect()
-        pool = self._backend._pool if isinstance(self._backend, TimedPostgresBackend) else None
-        if pool is not None:
-            self._line = asyncio.Semaphore(pool.get_max_size())
-
-    def lease(self) -> Lease:
-        """`async with database.lease() as connection`: an asyncpg connection from this pool.
-
-        What `database.connection()` does for a request, without its bookkeeping: that wrapper
-        keeps a map of connections per task, so that nested calls in one task share a connection,
-        and takes three `asyncio.Lock`s per use; it cost a GET /notes/{id} about 10% of its time
-        (docs/performance.md). The service's functions each run one statement, or one
-        transaction, on a connection of their own, and need none of it. The pool, its size and
-        its acquire timeout stay those of `databases`; a lease is not shared with
-        `database.connection()` or `database.transaction()` in the same task.
-        """
-        backend = self._backend
-        assert isinstance(backend, TimedPostgresBackend), "lease() needs PostgreSQL"
-        assert backend._pool is not None, "the database is not connected"
-        assert self._line is not None, "the database is not connected"
-        return Lease(backend._pool, backend.acquire_timeout, self._line)
-
-
-class Lease:
-    """One connection from the pool for the length of an `async with` (see PooledDatabase.lease).
-
-    Leases wait for a connection in a line, first come first served: a permit of a semaphore as
-    large as the pool, taken before the connection and given back after it. asyncpg's own queue
-    lets a request that arrives just as a connection comes back take it ahead of one already
-    waiting, which goes to the back of the queue again: under load some requests waited several
-    times over, and the p99 latency was 2.5 times that of plain asyncpg use (35 ms against 14 ms,
-    docs/performance.md). In line, it came down to 14 ms.
-    """
-
-    __slots__ = ("_connection", "_line", "_pool", "_timeout")
-
-    def __init__(self, pool: asyncpg.Pool, timeout: float, line: asyncio.Semaphore) -> None:
-        self._pool = pool
-        self._timeout = timeout
-        self._line = line
-        self._connection: asyncpg.Connection | None = None
-
-    async def __aenter__(self) -> asyncpg.Connection:
-        line, pool = self._line, self._pool
-        if line.locked() or pool.get_idle_size() == 0:
-            # Wait at most DB_POOL_TIMEOUT, in line then for the connection: a TimeoutError
-            # (503), not an endless queue. The timer is armed only here: while a connection is
-            # idle and nobody waits, there is nothing to wait for.
-            async with asyncio.timeout(self._timeout):
-                await line.acquire()
-                self._connection = await self._connect()
-        else:
-            await line.acquire()  # free: returns at once
-            self._connection = await self._connect()
-        return self._connection
-
-    async def _connect(self) -> asyncpg.Connection:
-        try:
-            connection: asyncpg.Connection = await self._pool.acquire()
-        except BaseException:
-            self._line.release()
-            raise
-        return connection
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        try:
-            await release_quietly(self._pool, self._connection)
-        finally:
-            self._line.release()
-
-
-async def release_quietly(pool: asyncpg.Pool, connection: asyncpg.Connection | None) -> None:
-    """Give `connection` back to `pool`; a failure to do so is logged, not raised.
-
-    asyncpg resets a connection before pooling it again. On a connection the server has just
-    dropped, that fails, and asyncpg has already closed it for the pool to replace. The
-    statement's own outcome is known by now: it, not this, decides the answer (a committed write
-    must not be reported as a failure).
-    """
-    try:
-        await pool.release(connection)
-    except Exception as error:
-        logger.warning("Dropped a broken database connection: %r", error)
-
-
-def ssl_option(sslmode: str | None, rootcert: str | None) -> ssl.SSLContext | str | bool | None:
-    """libpq's sslmode/sslrootcert as asyncpg's `ssl` argument (None: asyncpg's default, prefer)."""
-    if sslmode is None:
-        return None
-    if sslmode == "disable":
-        return False
-    if sslmode in ("verify-ca", "verify-full") and rootcert is not None:
-        context = ssl.create_default_context(cafile=unquote(rootcert))
-        context.check_hostname = sslmode == "verify-full"
-        return context
-    # asyncpg understands the remaining libpq modes by name, and for verify-* without sslrootcert
-    # it looks where libpq does (PGSSLROOTCERT, ~/.postgresql/root.crt).
-    return sslmode
-
-
-async def ensure_database(admin_url: str, name: str) -> None:
-    """Create database `name` on the server behind `admin_url` unless it exists."""
-    connection = await asyncpg.connect(admin_url)
-    try:
-        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
-        if not exists:
-            await connection.execute(f'CREATE DATABASE "{name}"')
-    except asyncpg.DuplicateDatabaseError:
-        pass  # created by a concurrent starter
-    finally:
-        await connection.close()
-
-
-def embedded_server(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(root=settings.embedded_db_dir, port=settings.embedded_db_port)
-
-
-@asynccontextmanager
-async def connection_target(settings: Settings) -> AsyncIterator[ConnectionTarget]:
-    """Where to connect: DATABASE_URL, or the embedded server, started for as long as needed."""
-    if settings.database_url is not None:
-        yield ConnectionTarget.from_url(settings.database_url.get_secret_value(), settings)
-        return
-    server = embedded_server(settings)
-    await asyncio.to_thread(server.start)
-    try:
-        await ensure_database(server.url(), EMBEDDED_DATABASE)
-        yield ConnectionTarget.from_url(server.url(EMBEDDED_DATABASE), settings)
-    finally:
-        await asyncio.to_thread(server.stop)
-
-
-@asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[PooledDatabase]:
-    """Connect the pool (after migrating, unless turned off); disconnect it on the way out."""
-    async with connection_target(settings) as target:
-        embedded = " (embedded)" if settings.database_url is None else ""
-        logger.info("Using database %s%s", target.masked_url, embedded)
-        if settings.migrate_on_start:
-            from notes_api.migrate import upgrade
-
-            await upgrade(target)
-        database = target.database()
-        await database.connect()
-        try:
-            yield database
-        finally:
-            await database.disconnect()
-
-
-async def check_connection(target: ConnectionTarget, connect_timeout: float = 10) -> None:
-    """Connect once and run `SELECT 1`; raise what asyncpg raises (for a clear error at start)."""
-    connection = await asyncpg.connect(
-        target.url(), timeout=connect_timeout, **target.connect_options
-    )
-    try:
-        await connection.fetchval("SELECT 1")
-    finally:
-        await connection.close()

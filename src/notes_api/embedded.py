@@ -12,6 +12,7 @@ Whoever starts the server stops it; a process that finds it already running just
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import logging
@@ -22,11 +23,15 @@ import socket
 import subprocess
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 from urllib.parse import quote
+
+import asyncpg
+
+from notes_api.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +237,54 @@ class EmbeddedPostgres:
                 f"{(result.stderr or result.stdout).strip()}"
             )
         logger.debug("%s took %.2fs", Path(args[0]).name, time.monotonic() - started)
+
+
+# The database the service uses in the embedded server.
+EMBEDDED_DATABASE = "notes"
+
+
+@contextlib.contextmanager
+def serving(settings: Settings) -> Iterator[str]:
+    """The embedded server of the service, running for as long as the block does, with the
+    service's database in it; yields that database's URL (password included: not for logs).
+
+    The one place the embedded server is started: by main.py, in the parent process, so that
+    reloads and workers share one server; or by the lifespan (`database_or_embedded`) when the
+    app runs without main.py. A server that already runs (started by another process) is used
+    and left running.
+    """
+    server = EmbeddedPostgres(root=settings.embedded_db_dir, port=settings.embedded_db_port)
+    server.start()
+    try:
+        asyncio.run(ensure_database(server.url(), EMBEDDED_DATABASE))
+        yield server.url(EMBEDDED_DATABASE)
+    finally:
+        server.stop()
+
+
+@contextlib.asynccontextmanager
+async def database_or_embedded(settings: Settings) -> AsyncIterator[str]:
+    """Where the service's database is: DATABASE_URL, else the embedded server's (`serving`)."""
+    if settings.database_url is not None:
+        yield settings.database_url.get_secret_value()
+        return
+    # Starting and stopping the server blocks for a while: in a thread, off the event loop.
+    running = serving(settings)
+    url = await asyncio.to_thread(running.__enter__)
+    try:
+        yield url
+    finally:
+        await asyncio.to_thread(running.__exit__, None, None, None)
+
+
+async def ensure_database(admin_url: str, name: str) -> None:
+    """Create database `name` on the server behind `admin_url` unless it exists."""
+    connection = await asyncpg.connect(admin_url)
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    except asyncpg.DuplicateDatabaseError:
+        pass  # created by a concurrent starter
+    finally:
+        await connection.close()

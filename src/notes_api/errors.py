@@ -25,7 +25,7 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.OperatorInterventionError,
     # A connection the server dropped mid-statement can leave asyncpg's protocol half-way
     # ("cannot switch to state 12; another operation is in progress"); the pool discards it.
-    asyncpg.exceptions._base.InternalClientError,
+    asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_SECONDS = 5
 

@@ -12,11 +12,12 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget, connection_target
+from notes_api.database_url import ConnectionTarget
+from notes_api.embedded import database_or_embedded
 from notes_api.logging import log_config
 
 logger = logging.getLogger(__name__)
@@ -31,16 +32,28 @@ def alembic_config() -> Config:
     return config
 
 
-async def run(target: ConnectionTarget, revision: str = "head", *, downgrade: bool = False) -> None:
-    """Upgrade (or downgrade) the schema of `target` to `revision`, one migrator at a time."""
-    if downgrade:
-        await _on_connection(target, lambda config: command.downgrade(config, revision))
-    else:
-        await _on_connection(target, lambda config: command.upgrade(config, revision))
+async def run(
+    target: ConnectionTarget,
+    revision: str = "head",
+    *,
+    downgrade: bool = False,
+    statement_cache_size: int = 100,
+) -> None:
+    """Upgrade (or downgrade) the schema of `target` to `revision`, one migrator at a time.
+
+    `statement_cache_size`: 0 behind PgBouncer, as DB_STATEMENT_CACHE_SIZE."""
+
+    def migrate(config: Config) -> None:
+        if downgrade:
+            command.downgrade(config, revision)
+        else:
+            command.upgrade(config, revision)
+
+    await _on_connection(target, migrate, statement_cache_size)
 
 
-async def upgrade(target: ConnectionTarget) -> None:
-    await run(target, "head")
+async def upgrade(target: ConnectionTarget, *, statement_cache_size: int = 100) -> None:
+    await run(target, "head", statement_cache_size=statement_cache_size)
 
 
 async def new_revision(target: ConnectionTarget, message: str) -> None:
@@ -50,12 +63,21 @@ async def new_revision(target: ConnectionTarget, message: str) -> None:
     )
 
 
-async def _on_connection(
-    target: ConnectionTarget, alembic_command: Callable[[Config], Any]
-) -> None:
-    engine = create_async_engine(
-        target.url("postgresql+asyncpg"), connect_args=target.connect_options, poolclass=NullPool
+def engine_for(target: ConnectionTarget, statement_cache_size: int = 100) -> AsyncEngine:
+    """A SQLAlchemy engine (for Alembic) whose connections asyncpg opens with the service's
+    options: the URL only names the driver, `connect_args` say where and how."""
+    connect_args = target.connect_options() | {"statement_cache_size": statement_cache_size}
+    return create_async_engine(
+        "postgresql+asyncpg://", connect_args=connect_args, poolclass=NullPool
     )
+
+
+async def _on_connection(
+    target: ConnectionTarget,
+    alembic_command: Callable[[Config], Any],
+    statement_cache_size: int = 100,
+) -> None:
+    engine = engine_for(target, statement_cache_size)
 
     def on(connection: Connection) -> None:
         config = alembic_config()
@@ -75,12 +97,19 @@ async def _on_connection(
 
 
 async def _main(arguments: argparse.Namespace) -> None:
-    async with connection_target(Settings()) as target:
+    settings = Settings()
+    async with database_or_embedded(settings) as url:
+        target = ConnectionTarget.from_url(url)
         if arguments.command == "revision":
             await new_revision(target, arguments.message)
             return
         logger.info("Migrating %s to %s", target.masked_url, arguments.revision)
-        await run(target, arguments.revision, downgrade=arguments.command == "downgrade")
+        await run(
+            target,
+            arguments.revision,
+            downgrade=arguments.command == "downgrade",
+            statement_cache_size=settings.db_statement_cache_size,
+        )
 
 
 def parse(argv: list[str]) -> argparse.Namespace:

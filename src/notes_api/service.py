@@ -1,77 +1,82 @@
-"""SQL-first operations on notes, written in SQLAlchemy Core.
+"""SQL-first operations on notes: Core statements, compiled once, run with databases' verbs.
 
-Each statement is compiled once, at import (see `compiled.py`), with `bindparam`s for its values,
-and run on a connection leased from the pool of the `databases.Database` (`database.lease()`).
-The functions take the database and keyword arguments, return rows (None when there is no such
-note), and know nothing of HTTP.
+Each query is a module constant: a `Statement` (statements.py) written in SQLAlchemy Core with
+`bindparam`s where its values go, compiled at import. The functions run them with the verbs of
+`databases` (`database.fetch_one(NOTE_BY_ID, values={"note_id": 7})`), so they compose: called
+inside `async with database.transaction():`, they all run in that one transaction. They take the
+database and keyword arguments, return rows (None when there is no such note), and know nothing
+of HTTP.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from functools import cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, bindparam, select
 
-from notes_api.compiled import Compiled, Record
-from notes_api.database import PooledDatabase
+from notes_api.database import Database
+from notes_api.statements import Row, Statement
 from notes_api.tables import notes
 
 # A note as the database returns it: id, text, completed, created_at, updated_at.
-NoteRow = Record
+NoteRow = Row
 
-COLUMNS = tuple(notes.c)
 # The columns a write may set; anything else never reaches SQL.
 WRITABLE = ("text", "completed")
 
-GET = Compiled(select(notes).where(notes.c.id == bindparam("note_id")))
-CREATE = Compiled(
+NOTE_BY_ID = Statement(select(notes).where(notes.c.id == bindparam("note_id")))
+INSERT_NOTE = Statement(
     notes.insert()
     .values(text=bindparam("text"), completed=bindparam("completed"))
-    .returning(*COLUMNS)
+    .returning(*notes.c)
 )
-DELETE = Compiled(notes.delete().where(notes.c.id == bindparam("note_id")).returning(*COLUMNS))
-EVERY_NOTE = Compiled(select(notes).order_by(notes.c.id))
+DELETE_NOTE = Statement(
+    notes.delete().where(notes.c.id == bindparam("note_id")).returning(*notes.c)
+)
+EVERY_NOTE = Statement(select(notes).order_by(notes.c.id))
 
 
-@cache
-def _page(after: bool, completed: bool) -> Compiled:
-    # One statement per combination of filters (four in all): `WHERE id > $1` on its own lets
-    # PostgreSQL walk the primary key from the cursor, which `($1 IS NULL OR id > $1)` would not.
+def _page(*, after: bool, completed: bool) -> Select[Any]:
     query = select(notes).order_by(notes.c.id).offset(bindparam("skip")).limit(bindparam("take"))
     if after:
         query = query.where(notes.c.id > bindparam("after"))
     if completed:
         query = query.where(notes.c.completed == bindparam("completed"))
-    return Compiled(query)
+    return query
 
 
-@cache
-def _update(columns: tuple[str, ...]) -> Compiled:
-    # One statement per set of columns changed (three in all: text, completed, both).
-    return Compiled(
+# One statement per combination of filters, keyed (after given, completed given): `WHERE id > $1`
+# alone lets PostgreSQL walk the primary key from the cursor; `($1 IS NULL OR id > $1)` would not.
+PAGES = {
+    (after, completed): Statement(_page(after=after, completed=completed))
+    for after in (False, True)
+    for completed in (False, True)
+}
+# One UPDATE per set of columns changed: text, completed, or both.
+UPDATES: dict[tuple[str, ...], Statement] = {
+    columns: Statement(
         notes.update()
         .where(notes.c.id == bindparam("note_id"))
         .values({name: bindparam(name) for name in columns})
-        .returning(*COLUMNS)
+        .returning(*notes.c)
     )
+    for columns in (("text",), ("completed",), WRITABLE)
+}
 
 
-async def create_note(database: PooledDatabase, *, text: str, completed: bool) -> NoteRow:
-    async with database.lease() as connection:
-        row = await CREATE.fetchrow(connection, text=text, completed=completed)
+async def create_note(database: Database, *, text: str, completed: bool) -> NoteRow:
+    row = await database.fetch_one(INSERT_NOTE, values={"text": text, "completed": completed})
     assert row is not None  # INSERT ... RETURNING always returns the row
     return row
 
 
-async def get_note(database: PooledDatabase, *, note_id: int) -> NoteRow | None:
-    async with database.lease() as connection:
-        return await GET.fetchrow(connection, note_id=note_id)
+async def get_note(database: Database, *, note_id: int) -> NoteRow | None:
+    return await database.fetch_one(NOTE_BY_ID, values={"note_id": note_id})
 
 
 async def list_notes(
-    database: PooledDatabase,
+    database: Database,
     *,
     take: int,
     skip: int = 0,
@@ -84,23 +89,25 @@ async def list_notes(
         values["after"] = after
     if completed is not None:
         values["completed"] = completed
-    query = _page(after is not None, completed is not None)
-    async with database.lease() as connection:
-        return await query.fetch(connection, **values)
+    page = PAGES[after is not None, completed is not None]
+    return await database.fetch_all(page, values=values)
 
 
-async def iterate_notes(
-    database: PooledDatabase, *, batch: int
-) -> AsyncIterator[Sequence[NoteRow]]:
+async def iterate_notes(database: Database, *, batch: int) -> AsyncIterator[Sequence[NoteRow]]:
     """Every note in id order, `batch` rows at a time, read through a server-side cursor in one
     transaction (a consistent snapshot): memory stays flat however many notes there are."""
-    async with database.lease() as connection, connection.transaction():
-        async for rows in EVERY_NOTE.batches(connection, size=batch):
+    rows: list[NoteRow] = []
+    async for row in database.iterate(EVERY_NOTE):
+        rows.append(row)
+        if len(rows) == batch:
             yield rows
+            rows = []
+    if rows:
+        yield rows
 
 
 async def replace_note(
-    database: PooledDatabase, *, note_id: int, text: str, completed: bool
+    database: Database, *, note_id: int, text: str, completed: bool
 ) -> NoteRow | None:
     return await update_note(
         database, note_id=note_id, changes={"text": text, "completed": completed}
@@ -108,7 +115,7 @@ async def replace_note(
 
 
 async def update_note(
-    database: PooledDatabase, *, note_id: int, changes: Mapping[str, Any]
+    database: Database, *, note_id: int, changes: Mapping[str, Any]
 ) -> NoteRow | None:
     """Set the given columns; with nothing to change, return the note as it is."""
     unknown = set(changes) - set(WRITABLE)
@@ -116,15 +123,14 @@ async def update_note(
         raise ValueError(f"not writable: {sorted(unknown)}")
     if not changes:
         return await get_note(database, note_id=note_id)
-    query = _update(tuple(name for name in WRITABLE if name in changes))
-    async with database.lease() as connection:
-        return await query.fetchrow(connection, note_id=note_id, **changes)
+    update = UPDATES[tuple(name for name in WRITABLE if name in changes)]
+    return await database.fetch_one(update, values={"note_id": note_id, **changes})
 
 
-async def delete_note(database: PooledDatabase, *, note_id: int) -> NoteRow | None:
-    async with database.lease() as connection:
-        return await DELETE.fetchrow(connection, note_id=note_id)
+async def delete_note(database: Database, *, note_id: int) -> NoteRow | None:
+    return await database.fetch_one(DELETE_NOTE, values={"note_id": note_id})
 
 
-async def ping(database: PooledDatabase) -> None:
+async def ping(database: Database) -> None:
+    """The database answers (for /ready). Plain SQL through databases' own path works too."""
     await database.fetch_val("SELECT 1")

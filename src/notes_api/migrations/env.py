@@ -8,11 +8,11 @@ import asyncio
 
 from alembic import context
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
 from notes_api.config import Settings
-from notes_api.database import connection_target
+from notes_api.database_url import ConnectionTarget
+from notes_api.embedded import database_or_embedded
+from notes_api.migrate import engine_for
 from notes_api.tables import metadata
 
 
@@ -23,12 +23,9 @@ def run_on(connection: Connection) -> None:
 
 
 async def run_standalone() -> None:
-    async with connection_target(Settings()) as target:
-        engine = create_async_engine(
-            target.url("postgresql+asyncpg"),
-            connect_args=target.connect_options,
-            poolclass=NullPool,
-        )
+    settings = Settings()
+    async with database_or_embedded(settings) as url:
+        engine = engine_for(ConnectionTarget.from_url(url), settings.db_statement_cache_size)
         async with engine.connect() as connection:
             await connection.run_sync(run_on)
         await engine.dispose()

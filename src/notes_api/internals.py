@@ -1,0 +1,109 @@
+"""Every place the service reaches into a private part of `databases`, and why.
+
+databases 0.9.0 (its last release, 2024) has no public way to build its PostgreSQL pool from
+options of our own (the parsed DATABASE_URL: sslmode, several hosts), to take connections from it
+in line, or to find the connection a task holds inside `database.connection()` or
+`database.transaction()`. Each reach below names the private attribute it uses.
+tests/test_internals.py checks every one of them, so that an upgrade that moves one fails there,
+loudly, rather than in a request. SQLAlchemy and asyncpg are used through public API only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import databases
+from databases.backends.postgres import PostgresBackend, PostgresConnection
+from databases.core import Connection, DatabaseURL
+
+from notes_api.database_url import ConnectionTarget
+from notes_api.pool import Pool
+
+
+class Backend(PostgresBackend):
+    """databases' PostgreSQL backend, over a pool built from a ConnectionTarget, entered in line.
+
+    databases' own backend builds its pool from the URL's one host and port, and passes on none
+    of libpq's options.
+    """
+
+    def __init__(
+        self,
+        database_url: DatabaseURL | str,
+        *,
+        target: ConnectionTarget,
+        pool_timeout: float,
+        **pool_options: Any,
+    ) -> None:
+        super().__init__(database_url)
+        self.target = target
+        self.pool_timeout = pool_timeout
+        self.pool_options = pool_options
+        self.pool: Pool | None = None
+
+    async def connect(self) -> None:
+        assert self.pool is None, "the database is already connected"
+        pool = await asyncpg.create_pool(**self.target.connect_options(), **self.pool_options)
+        self.pool = Pool(pool, timeout=self.pool_timeout)
+
+    async def disconnect(self) -> None:
+        assert self.pool is not None, "the database is not connected"
+        pool, self.pool = self.pool, None
+        await pool.close()
+
+    def connection(self) -> BackendConnection:
+        # `_dialect`: the dialect PostgresBackend made for compiling databases' own queries.
+        return BackendConnection(self, self._dialect)
+
+
+class BackendConnection(PostgresConnection):
+    """databases' PostgreSQL connection, which takes its asyncpg connection in line (pool.py)."""
+
+    _database: Backend
+
+    async def acquire(self) -> None:
+        assert self._database.pool is not None, "the database is not connected"
+        # `_connection`: the asyncpg connection PostgresConnection runs databases' queries on.
+        self._connection = await self._database.pool.acquire()
+
+    async def release(self) -> None:
+        assert self._database.pool is not None, "the database is not connected"
+        connection, self._connection = self._connection, None
+        assert connection is not None, "the connection is not acquired"
+        await self._database.pool.release(connection)
+
+
+def pool_of(database: databases.Database) -> Pool:
+    """The pool (in line) of a connected database whose backend is ours."""
+    # `_backend`: the backend databases made from `Database.SUPPORTED_BACKENDS`.
+    backend = database._backend
+    assert isinstance(backend, Backend), "not a notes_api Database"
+    assert backend.pool is not None, "the database is not connected"
+    return backend.pool
+
+
+def task_connection(database: databases.Database) -> Connection | None:
+    """The connection this task holds inside `database.connection()` or `database.transaction()`,
+    or, with `force_rollback=True`, the one connection every task shares; else None."""
+    # `_global_connection`: force_rollback's connection, inside its never-committed transaction.
+    # `_connection_map`: databases' connection of each task, kept while the task is inside
+    # `connection()` or `transaction()`. (`database.connection()` would make one when none is.)
+    shared: Connection | None = database._global_connection
+    if shared is not None:
+        return shared
+    task = asyncio.current_task()
+    return database._connection_map.get(task) if task is not None else None
+
+
+@asynccontextmanager
+async def raw_connection(connection: Connection) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under databases' `connection`, for one statement."""
+    # Entering counts one more user (databases acquires the connection if nobody holds it).
+    # `_query_lock`: databases' guard against two statements at once on one connection
+    # (force_rollback's connection is shared by every task).
+    async with connection, connection._query_lock:
+        yield connection.raw_connection

@@ -1,0 +1,274 @@
+"""The service's `Database`: databases' verbs running Statements, databases' own path unchanged,
+and service calls that compose in one transaction.
+
+Scenarios run on the database the lifespan opened (`client.app_state["database"]`, on the test
+client's event loop), unless they need a database of their own (force_rollback).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import bindparam, func, select
+
+from notes_api import service
+from notes_api.database import Database
+from notes_api.statements import Statement
+from notes_api.tables import notes
+from tests.support import sql
+
+T = TypeVar("T")
+
+COUNT = Statement(select(func.count()).select_from(notes))
+TEXTS = Statement(select(notes.c.text).order_by(notes.c.id))
+
+
+class Rollback(Exception):
+    """Raised to leave a transaction block: the transaction rolls back."""
+
+
+async def rolled_back(database: Database, work: Callable[[], Awaitable[object]]) -> None:
+    """Run `work` in a transaction that then raises: all of it is rolled back."""
+    with contextlib.suppress(Rollback):
+        async with database.transaction():
+            await work()
+            raise Rollback
+
+
+def on_app_database(client: TestClient, scenario: Callable[[Database], Awaitable[T]]) -> T:
+    """Run `scenario` with the lifespan's database, on the loop it lives on."""
+    database = client.app_state["database"]
+    assert isinstance(database, Database)
+    assert client.portal is not None
+    return client.portal.call(scenario, database)
+
+
+async def texts(database: Database) -> list[str]:
+    return [row["text"] for row in await database.fetch_all(TEXTS)]
+
+
+# -- databases' verbs, taking Statements ---------------------------------------------------------
+
+
+def test_each_verb_runs_a_statement_with_its_values(api: TestClient) -> None:
+    insert = Statement(notes.insert().values(text=bindparam("text")).returning(notes.c.id))
+    by_text = Statement(select(notes.c.id, notes.c.text).where(notes.c.text == bindparam("text")))
+
+    async def scenario(database: Database) -> dict[str, Any]:
+        first_id = await database.execute(insert, values={"text": "one"})
+        await database.execute_many(insert, values=[{"text": "two"}, {"text": "three"}])
+        return {
+            "execute": first_id,
+            "fetch_one": dict(await database.fetch_one(by_text, values={"text": "two"}) or {}),
+            "fetch_all": [dict(row) for row in await database.fetch_all(TEXTS)],
+            "fetch_val": await database.fetch_val(COUNT),
+            "fetch_val column": await database.fetch_val(by_text, {"text": "one"}, column="text"),
+            "iterate": [row["text"] async for row in database.iterate(TEXTS)],
+            "no row": await database.fetch_one(by_text, values={"text": "none"}),
+        }
+
+    assert on_app_database(api, scenario) == {
+        "execute": 1,
+        "fetch_one": {"id": 2, "text": "two"},
+        "fetch_all": [{"text": "one"}, {"text": "two"}, {"text": "three"}],
+        "fetch_val": 3,
+        "fetch_val column": "one",
+        "iterate": ["one", "two", "three"],
+        "no row": None,
+    }
+
+
+def test_databases_own_examples_work_on_the_same_database(api: TestClient) -> None:
+    # The databases README's queries: raw SQL with named values, and Core clauses.
+    async def scenario(database: Database) -> dict[str, Any]:
+        query = "INSERT INTO notes(text, completed) VALUES (:text, :completed)"
+        values = [{"text": "example1", "completed": True}, {"text": "example2", "completed": False}]
+        await database.execute_many(query=query, values=values)
+        await database.execute(query=notes.insert(), values={"text": "example3", "completed": True})
+        rows = await database.fetch_all(
+            query="SELECT * FROM notes WHERE completed = :completed", values={"completed": True}
+        )
+        row = await database.fetch_one(query=notes.select().where(notes.c.text == "example2"))
+        return {
+            "completed": [r["text"] for r in rows],
+            "one": row._mapping["text"] if row is not None else None,
+            "count": await database.fetch_val(query="SELECT count(*) FROM notes"),
+            "iterate": [r["text"] async for r in database.iterate(query=notes.select())],
+        }
+
+    assert on_app_database(api, scenario) == {
+        "completed": ["example1", "example3"],
+        "one": "example2",
+        "count": 3,
+        "iterate": ["example1", "example2", "example3"],
+    }
+
+
+def test_a_statement_refuses_missing_and_unknown_values(api: TestClient) -> None:
+    async def scenario(database: Database) -> list[str]:
+        messages = []
+        for values in ({}, {"note_id": 1, "nid": 2}):
+            with pytest.raises(TypeError) as error:
+                await database.fetch_one(service.NOTE_BY_ID, values=values)
+            messages.append(str(error.value))
+        return messages
+
+    missing, unknown = on_app_database(api, scenario)
+    assert "no value for 'note_id'" in missing
+    assert "has no parameter 'nid'" in unknown
+
+
+# -- composing service calls in transactions -----------------------------------------------------
+
+
+def test_service_calls_in_a_transaction_that_raises_leave_nothing(api: TestClient) -> None:
+    async def scenario(database: Database) -> list[str]:
+        kept = await service.create_note(database, text="kept", completed=False)
+
+        async def work() -> None:
+            await service.create_note(database, text="rolled back", completed=False)
+            await service.update_note(database, note_id=kept["id"], changes={"text": "lost"})
+            await service.delete_note(database, note_id=kept["id"])
+
+        await rolled_back(database, work)
+        return await texts(database)
+
+    assert on_app_database(api, scenario) == ["kept"]
+
+
+def test_service_calls_in_a_transaction_commit_together(api: TestClient) -> None:
+    async def scenario(database: Database) -> list[str]:
+        async with database.transaction():
+            note = await service.create_note(database, text="draft", completed=False)
+            await service.replace_note(database, note_id=note["id"], text="final", completed=True)
+        return await texts(database)
+
+    assert on_app_database(api, scenario) == ["final"]
+
+
+def test_a_nested_transaction_is_a_savepoint_its_rollback_keeps_the_outer_work(
+    api: TestClient,
+) -> None:
+    async def scenario(database: Database) -> list[list[str]]:
+        seen = []
+        async with database.transaction():
+            await service.create_note(database, text="outer", completed=False)
+
+            async def inner() -> None:
+                await service.create_note(database, text="inner", completed=False)
+                seen.append(await texts(database))
+
+            await rolled_back(database, inner)
+            await service.create_note(database, text="outer again", completed=False)
+        return [*seen, await texts(database)]
+
+    inside, after = on_app_database(api, scenario)
+    assert inside == ["outer", "inner"]
+    assert after == ["outer", "outer again"]
+
+
+def test_a_concurrent_task_does_not_see_uncommitted_rows(api: TestClient) -> None:
+    # Each request runs in a task of its own, as these do.
+    async def scenario(database: Database) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        async with database.transaction():
+            note = await service.create_note(database, text="uncommitted", completed=False)
+            seen["inside"] = await service.get_note(database, note_id=note["id"]) is not None
+            seen["other task"] = await asyncio.create_task(
+                service.get_note(database, note_id=note["id"])
+            )
+            seen["other task, list"] = await asyncio.create_task(
+                service.list_notes(database, take=10)
+            )
+        seen["after commit"] = (
+            await asyncio.create_task(service.get_note(database, note_id=note["id"]))
+        ) is not None
+        return seen
+
+    assert on_app_database(api, scenario) == {
+        "inside": True,
+        "other task": None,
+        "other task, list": [],
+        "after commit": True,
+    }
+
+
+def test_concurrent_transactions_never_share_a_connection(api: TestClient) -> None:
+    backend_pid = Statement(select(func.pg_backend_pid()))
+
+    async def one(database: Database) -> int:
+        async with database.transaction():
+            pid: int = await database.fetch_val(backend_pid)
+            await asyncio.sleep(0.05)  # all of them hold their transaction at once
+            assert await database.fetch_val(backend_pid) == pid
+            return pid
+
+    async def scenario(database: Database) -> list[int]:
+        return await asyncio.gather(*(one(database) for _ in range(3)))
+
+    pids = on_app_database(api, scenario)
+    assert len(set(pids)) == 3
+
+
+def test_the_export_cursor_runs_in_a_transaction_of_its_own(
+    api: TestClient, database_url: str
+) -> None:
+    async def scenario(database: Database) -> dict[str, list[str]]:
+        for text in ("a", "b", "c"):
+            await service.create_note(database, text=text, completed=False)
+        exported: list[str] = []
+        async for batch in service.iterate_notes(database, batch=1):
+            if not exported:
+                # Committed while the export runs: not in its snapshot.
+                await asyncio.to_thread(sql, database_url, "INSERT INTO notes (text) VALUES ('d')")
+            exported.extend(row["text"] for row in batch)
+        inside: list[str] = []
+
+        async def export_in_a_transaction() -> None:
+            await service.create_note(database, text="e", completed=False)
+            # Inside a transaction, the cursor's transaction is a savepoint of it.
+            async for batch in service.iterate_notes(database, batch=2):
+                inside.extend(row["text"] for row in batch)
+
+        await rolled_back(database, export_in_a_transaction)
+        return {"exported": exported, "inside": inside, "after": await texts(database)}
+
+    assert on_app_database(api, scenario) == {
+        "exported": ["a", "b", "c"],
+        "inside": ["a", "b", "c", "d", "e"],
+        "after": ["a", "b", "c", "d"],
+    }
+
+
+def test_force_rollback_covers_the_service_writes(database_url: str, clean_notes: None) -> None:
+    # databases' documented test isolation: every write goes into one transaction, never kept.
+    async def scenario() -> dict[str, Any]:
+        async with Database(database_url, force_rollback=True) as database:
+            note = await service.create_note(database, text="isolated", completed=False)
+            await service.update_note(database, note_id=note["id"], changes={"completed": True})
+            inside = await service.list_notes(database, take=10)
+        async with Database(database_url) as database:
+            after = await service.list_notes(database, take=10)
+        return {"inside": [(r["text"], r["completed"]) for r in inside], "after": after}
+
+    assert asyncio.run(scenario()) == {"inside": [("isolated", True)], "after": []}
+
+
+def test_database_errors_from_a_statement_are_asyncpgs_own(api: TestClient) -> None:
+    # errors.py maps them to answers: the fast path must raise the same exceptions.
+    too_long = "x" * 101
+
+    async def scenario(database: Database) -> str:
+        try:
+            await service.create_note(database, text=too_long, completed=False)
+        except asyncpg.DataError as error:
+            return type(error).__name__
+        return "no error"
+
+    assert on_app_database(api, scenario) == "StringDataRightTruncationError"
