@@ -24,8 +24,8 @@ LOG_FILE ?= run.log
 SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
-.PHONY: help install lock run start status stop tail adminer test check lint migrate migration docs-serve docs-build publish screenshots clean
-.PHONY: seed service-up load-test load-test-headless bench bench-scale
+.PHONY: help install lock run start status stop tail adminer test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -82,6 +82,9 @@ migration: install ## Write a migration from changes to tables.py: make migratio
 
 test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
+
+test-lowest-sqlalchemy: install ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
+	$(RUN) scripts/lowest_sqlalchemy.py
 
 check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict
 	$(RUN) -m ruff check .
@@ -141,6 +144,9 @@ bench: install ## Benchmark the service against FastAPI's floor and the referenc
 bench-scale: install ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
 	$(RUN) scripts/bench_scale.py
 
+bench-data-layer: install ## Client CPU per query: Statements vs raw asyncpg vs stock databases (~1 min)
+	$(RUN) bench/data_layer.py
+
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
+	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -3,6 +3,8 @@ real thing, and the site builds strictly."""
 
 from __future__ import annotations
 
+import ast
+import inspect
 import json
 import re
 import shlex
@@ -14,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from notes_api.config import Settings
-from tests.support import ROOT, ServerProcess
+from tests.support import ROOT, ServerProcess, sql
 
 DOCS = ROOT / "docs"
 # The address the examples on the API page use; the test swaps in its own server's.
@@ -203,6 +206,72 @@ def test_api_page_examples_answer_as_written(server: ServerProcess) -> None:
             if name not in VARYING_HEADERS:
                 assert value == written_value, f"{where}: header {name}"
         assert normalised(json.loads(actual.body)) == normalised(json.loads(written.body)), where
+
+
+# -- Python on the pages ---------------------------------------------------------------------------
+
+
+@dataclass
+class PythonBlock:
+    """A ```python block: an excerpt of a file (`title="path"`), or an example to run."""
+
+    where: str  # page:line, for messages
+    title: str | None
+    code: str
+
+
+def python_blocks() -> list[PythonBlock]:
+    blocks = []
+    for page in sorted([*DOCS.glob("*.md"), ROOT / "README.md"]):
+        lines = page.read_text().splitlines()
+        for number, line in enumerate(lines):
+            fence = re.fullmatch(r'(\s*)```python(?:\s+title="([^"]+)")?\s*', line)
+            if fence is None:
+                continue
+            indent, title = len(fence[1]), fence[2]
+            end = next(i for i in range(number + 1, len(lines)) if lines[i].strip() == "```")
+            code = "\n".join(text[indent:] for text in lines[number + 1 : end])
+            blocks.append(PythonBlock(f"{page.name}:{number + 1}", title, code))
+    return blocks
+
+
+def compiled(block: PythonBlock) -> Any:
+    # Examples may `await` at the top, as in an async REPL (python -m asyncio).
+    return compile(block.code, block.where, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+
+
+def test_every_python_block_on_the_pages_compiles() -> None:
+    blocks = python_blocks()
+    assert len(blocks) >= 5
+    for block in blocks:
+        compiled(block)
+
+
+def test_python_excerpts_are_the_files_they_quote() -> None:
+    for block in python_blocks():
+        if block.title is not None:
+            quoted = (ROOT / block.title).read_text()
+            assert block.code in quoted, f"{block.where} is not what {block.title} says"
+
+
+def test_python_examples_run_on_the_services_database(api: TestClient, database_url: str) -> None:
+    # Each on an empty table, with `database` the app's own (its lifespan's).
+    database = api.app_state["database"]
+    assert api.portal is not None
+
+    async def run(code: Any) -> None:
+        result = eval(code, {"database": database})
+        if inspect.iscoroutine(result):
+            await result
+
+    examples = [block for block in python_blocks() if block.title is None]
+    assert examples
+    for block in examples:
+        sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+        try:
+            api.portal.call(run, compiled(block))
+        except Exception as error:
+            raise AssertionError(f"{block.where} fails: {error!r}") from error
 
 
 # -- the site -------------------------------------------------------------------------------------

@@ -61,7 +61,7 @@ def settle_startup_objects() -> None:
 
     Modules, the app, its routes, models and schemas live as long as the process, yet every full
     collection walked them all: under load that came every half second and stopped the event
-    loop for tens of milliseconds, most of the p99 latency (docs/performance.md, step 13).
+    loop for tens of milliseconds, most of the p99 latency (docs/performance.md, step 14).
     Frozen, they are left out of collections; they are still freed by reference counting should
     they go. The garbage made so far is collected first.
     """
