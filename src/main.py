@@ -17,8 +17,9 @@ import sys
 
 import asyncpg
 import uvicorn
+from pydantic import SecretStr
 
-from notes_api.config import Settings, load_settings
+from notes_api.config import Settings, as_environment, load_settings
 from notes_api.database_url import ConnectionTarget
 from notes_api.embedded import EmbeddedUnavailableError, serving
 from notes_api.logging import log_config
@@ -30,6 +31,9 @@ CONNECT_TIMEOUT = 10
 
 
 def serve(settings: Settings) -> None:
+    # uvicorn builds the app (`create_app()`, which reads Settings()) here, or in worker and
+    # reload processes of its own: they all read the settings as resolved here.
+    os.environ.update(as_environment(settings))
     config = log_config(settings.log_level, access_log=settings.access_log)
     uvicorn.run(
         "notes_api.app:create_app",
@@ -99,9 +103,7 @@ def main() -> None:
         return
     try:
         with serving(settings) as url:
-            # The app (in this process or in workers) reads its settings from the environment.
-            os.environ["DATABASE_URL"] = url
-            serve(settings)
+            serve(settings.model_copy(update={"database_url": SecretStr(url)}))
     except EmbeddedUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import ssl
 import subprocess
 import sys
+from pathlib import Path
 
 import asyncpg
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
-from notes_api.config import Settings
+from notes_api.config import Settings, as_environment
 from notes_api.database_url import ConnectionTarget
 from tests.support import ROOT, connects_encrypted, free_port, sql, with_database
 
@@ -137,3 +139,24 @@ def test_sslmode_takes_effect_on_a_real_connection(database_url: str) -> None:
     else:
         with pytest.raises((ConnectionError, asyncpg.PostgresError)):
             connects_encrypted(f"{database_url}?sslmode=require")
+
+
+def test_settings_reach_uvicorns_processes_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:
+    # main.py hands what it resolved to worker and reload processes through the environment.
+    resolved = settings(
+        database_url=SecretStr("postgresql://u:p%40ss@db:5433/notes?sslmode=require"),
+        port=5050,
+        workers=3,
+        access_log=False,
+        cors_origins=["http://localhost:3000", "https://notes.example.com"],
+        db_pool_timeout=2.5,
+        api_token=SecretStr("token"),
+        embedded_db_dir=Path("/srv/notes/postgres"),
+    )
+    for variable in os.environ:
+        if variable.upper() in Settings.model_fields or variable.lower() in Settings.model_fields:
+            monkeypatch.delenv(variable)
+    for variable, value in as_environment(resolved).items():
+        monkeypatch.setenv(variable, value)
+
+    assert Settings(_env_file=None) == resolved

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,35 +12,6 @@ from notes_api.config import Settings
 from notes_api.lifespan import lifespan
 from notes_api.middleware import Guards
 from notes_api.routes import health, notes
-from notes_api.schemas import ErrorMessage
-
-# Answers any route may give, documented once for all of them.
-TOO_LARGE: dict[int | str, dict[str, Any]] = {
-    413: {
-        "model": ErrorMessage,
-        "description": "The request body is over MAX_BODY_SIZE.",
-        "content": {
-            "application/json": {
-                "example": {"detail": "The request body is larger than 65536 bytes"}
-            }
-        },
-    }
-}
-NOT_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
-}
-DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
-    503: {
-        "model": ErrorMessage,
-        "description": "The database is unavailable or busy; retry after `Retry-After` seconds.",
-        "content": {
-            "application/json": {
-                "example": {"detail": "The database is unavailable; try again shortly"}
-            }
-        },
-        "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
-    }
-}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,7 +23,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=resources.files("notes_api").joinpath("description.md").read_text(),
         lifespan=lifespan(settings),
-        responses=TOO_LARGE,
+        responses=errors.TOO_LARGE,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -76,16 +46,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     errors.install(app)
     # Routes match in the order they are added: the notes first, since nearly every request is
-    # for one of them (the health checks come a few times a minute).
-    errors.reserve_path(app, "/notes/all")
-    notes_responses = NOT_JSON | DATABASE_DOWN
-    guards = []
-    if settings.api_token is not None:
-        guard = auth.token_guard(settings.api_token, reads=settings.api_token_reads)
-        guards.append(Depends(guard))
-        notes_responses |= auth.UNAUTHORIZED_RESPONSE
-        if not settings.api_token_reads:
-            auth.document_open_reads(app)
-    app.include_router(notes.router, dependencies=guards, responses=notes_responses)
+    # for one of them (the health checks come a few times a minute); the reads before the writes
+    # (see notes.refuse_other_methods).
+    write_guard = (
+        [] if settings.api_token is None else [Depends(auth.token_guard(settings.api_token))]
+    )
+    read_guard = write_guard if settings.api_token_reads else []
+    app.include_router(
+        notes.reads,
+        dependencies=read_guard,
+        responses=errors.DATABASE_DOWN | (auth.UNAUTHORIZED_RESPONSE if read_guard else {}),
+    )
+    app.include_router(
+        notes.writes,
+        dependencies=write_guard,
+        responses=errors.NOT_JSON
+        | errors.DATABASE_DOWN
+        | (auth.UNAUTHORIZED_RESPONSE if write_guard else {}),
+    )
     app.include_router(health.router)
     return app

@@ -153,6 +153,26 @@ class Settings(BaseSettings):
         return self
 
 
+def as_environment(settings: Settings) -> dict[str, str]:
+    """The settings as environment variables, from which `Settings()` reads them back as they are.
+
+    How main.py hands uvicorn's processes what it resolved (the embedded server's DATABASE_URL):
+    the app is built by `create_app()`, which reads Settings(), in worker and reload processes.
+    """
+    environment = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        elif isinstance(value, list):
+            value = ",".join(value)
+        environment[name.upper()] = str(value)
+    return environment
+
+
 def load_settings() -> Settings:
     """Settings from the environment, or exit 2 with one line per wrong value, naming its variable.
 

@@ -1,4 +1,5 @@
-"""How failures become answers: a clear status, no SQL, no stack trace, no secret."""
+"""How failures become answers (a clear status, no SQL, no stack trace, no secret), and how OpenAPI
+describes those answers."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ import logging
 from typing import Any
 
 import asyncpg
-from fastapi import FastAPI, HTTPException, Request, status
+from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from starlette.routing import Match
+
+from notes_api.schemas import ErrorMessage
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +30,38 @@ DATABASE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 RETRY_AFTER_SECONDS = 5
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}}
+
+# What OpenAPI says of these answers; app.py attaches each to the routes that may give it.
+DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorMessage,
+        "description": "The database is unavailable, busy or read-only; retry after `Retry-After`"
+        " seconds.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "The database is unavailable; try again shortly"}
+            }
+        },
+        "headers": RETRY_AFTER_HEADER,
+    }
+}
+# Given by middleware.Guards, before a route runs.
+TOO_LARGE: dict[int | str, dict[str, Any]] = {
+    413: {
+        "model": ErrorMessage,
+        "description": "The request body is over MAX_BODY_SIZE.",
+        "content": {
+            "application/json": {
+                "example": {"detail": "The request body is larger than 65536 bytes"}
+            }
+        },
+    }
+}
+# Given by FastAPI when a body cannot be decoded as JSON text.
+NOT_JSON: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
+}
 
 CURSOR_HINT = "; to page further, follow the Link header or use ?after=<last id>"
 
@@ -77,52 +111,8 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     return EscapedJSONResponse({"detail": errors}, status_code=422)
 
 
-METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-
-
-async def _method_not_allowed() -> None:
-    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
-
-
-def reserve_path(app: FastAPI, path: str) -> None:
-    """Answer 405 to methods `path` does not serve, even where a later route's pattern matches it.
-
-    `/notes/all` also matches `/notes/{note_id}`: without this, `PUT /notes/all` reaches the
-    replace route and gets a 422 for a bad id, where HTTP says 405. Add it before those routes.
-    """
-    app.add_api_route(
-        path,
-        _method_not_allowed,
-        methods=[m for m in METHODS if m not in ("GET", "HEAD")],
-        include_in_schema=False,
-    )
-
-
-def allowed_methods(request: Request) -> list[str]:
-    """The methods served at this request's path: for each, the route that would take it."""
-    allowed = []
-    for method in METHODS:
-        scope = {**request.scope, "method": method}
-        route = next(
-            (r for r in request.app.router.routes if r.matches(scope)[0] is Match.FULL), None
-        )
-        if route is not None and getattr(route, "endpoint", None) is not _method_not_allowed:
-            allowed.append(method)
-    return allowed
-
-
-async def method_not_allowed(request: Request, error: Exception) -> JSONResponse:
-    # Starlette's own Allow header names only the first route matching the path; list them all.
-    return JSONResponse(
-        {"detail": "Method Not Allowed"},
-        status_code=405,
-        headers={"Allow": ", ".join(allowed_methods(request))},
-    )
-
-
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
-    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, method_not_allowed)
     for error in DATABASE_ERRORS:
         app.add_exception_handler(error, database_unavailable)
     app.add_exception_handler(asyncpg.ReadOnlySQLTransactionError, read_only)

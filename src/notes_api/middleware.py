@@ -3,12 +3,7 @@
 Each ASGI layer costs every request a call, and usually a wrapped `send`, whether or not it has
 anything to do; four separate layers cost a GET /notes/{id} several percent of its time
 (docs/performance.md). `Guards` does their four jobs in one pass over the request headers and one
-wrapped `send`, in the order they nest:
-
-1. security headers on every answer, the others' answers included;
-2. a 503, not uvicorn's 500, for a request that shutdown cut off before it answered;
-3. a 413 for a body over `max_body_size`, before it is read whole;
-4. a body labelled form-encoded, or not labelled, read as JSON (`lenient_json`).
+wrapped `send`, each job a named step.
 """
 
 from __future__ import annotations
@@ -35,23 +30,24 @@ PAGE_HEADERS = tuple(h for h in API_HEADERS if h[0] != b"content-security-policy
 
 
 class Guards:
-    """Security headers, the shutdown cutoff, the body size limit and lenient JSON, in one layer.
+    """Four steps, in the order they nest:
 
-    - Security headers: added to every answer; a header the app set itself is kept.
-    - Shutdown cutoff: after SIGTERM, uvicorn lets requests in flight run for SHUTDOWN_TIMEOUT
-      seconds, then cancels them. A request cancelled before it started its answer gets 503 and
-      `Retry-After`: the client did nothing wrong and may retry, against another instance or this
-      one once restarted.
-    - Body size limit: a declared Content-Length over `max_body_size` is refused without reading
-      a byte. Otherwise the body is read here, chunk by chunk, and refused as soon as it passes
-      the limit (a chunked upload declares no length); a body within the limit is handed on as
-      received. Memory per request stays below the limit whatever a client sends. A request with
-      neither Content-Length nor Transfer-Encoding has no body (HTTP/1.1), so nothing is read.
-    - Lenient JSON: `curl --data '{"text": "Test"}'` labels its body form-encoded, and FastAPI
-      parses only JSON content types, so the demo's own curl session would get a 422. This API
-      takes no forms, so such a body can only be meant as JSON. Off with
-      LENIENT_CONTENT_TYPE=false: form-encoded POSTs are "simple" cross-origin requests that
-      browsers send without a CORS preflight.
+    1. `SecureSend`: security headers on every answer, the others' answers included; a header the
+       app set itself is kept.
+    2. `cut_off`: after SIGTERM, uvicorn lets requests in flight run for SHUTDOWN_TIMEOUT seconds,
+       then cancels them. One cancelled before it started its answer gets 503 and `Retry-After`,
+       not uvicorn's 500: the client did nothing wrong and may retry, against another instance or
+       this one once restarted.
+    3. `limit_body`: a declared Content-Length over `max_body_size` is refused (413) without
+       reading a byte. Otherwise the body is read here, chunk by chunk, and refused as soon as it
+       passes the limit (a chunked upload declares no length); a body within the limit is handed
+       on as received. A request with neither Content-Length nor Transfer-Encoding has no body
+       (HTTP/1.1), so nothing is read.
+    4. `as_json`: `curl --data '{"text": "Test"}'` labels its body form-encoded, and FastAPI
+       parses only JSON content types, so the demo's own curl session would get a 422. This API
+       takes no forms, so such a body can only be meant as JSON. Off with
+       LENIENT_CONTENT_TYPE=false: form-encoded POSTs are "simple" cross-origin requests that
+       browsers send without a CORS preflight.
     """
 
     def __init__(
@@ -73,52 +69,26 @@ class Guards:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = PAGE_HEADERS if scope["path"] in self.page_paths else API_HEADERS
-        started = False
-
-        async def send_guarded(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = message.get("headers", [])
-                present = {k.lower() for k, _ in headers}
-                added = [h for h in extra if h[0] not in present]
-                message = {**message, "headers": [*headers, *added]}
-            await send(message)
-
+        secure = SecureSend(send, PAGE_HEADERS if scope["path"] in self.page_paths else API_HEADERS)
         try:
-            length: bytes | None = None
-            has_body = False
-            label: bytes | None = None
-            for key, value in scope["headers"]:
-                if key == b"content-length":
-                    length = length if length is not None else value
-                    has_body = True
-                elif key == b"transfer-encoding":
-                    has_body = True
-                elif key == b"content-type":
-                    label = label if label is not None else value
-            if length is not None and (not length.isdigit() or int(length) > self.max_body_size):
-                await self._too_large(send_guarded)
-                return
-            if has_body:
-                replay = await self._read_body(receive, send_guarded)
-                if replay is None:
-                    return  # answered 413
-                receive = replay
-            if self.lenient_json and scope["method"] in BODY_METHODS and _form_or_none(label):
-                headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-                scope = dict(scope, headers=[*headers, (b"content-type", JSON)])
-            await self.app(scope, receive, send_guarded)
+            length, has_body, label = body_headers(scope)
+            within_limit = await self.limit_body(length, has_body, receive, secure)
+            if within_limit is not None:  # else answered 413
+                await self.app(self.as_json(scope, label), within_limit, secure)
         except asyncio.CancelledError:
-            if started:
+            if secure.started:
                 raise
-            # The request's task ends here, answered; nothing waits on its cancellation.
-            await self._shutting_down(send_guarded)
+            await self.cut_off(secure)  # the task ends here, answered
 
-    async def _read_body(self, receive: Receive, send: Send) -> Receive | None:
-        """Read the body within the limit and return a `receive` that replays it; None after a
-        413."""
+    async def limit_body(
+        self, length: bytes | None, has_body: bool, receive: Receive, send: Send
+    ) -> Receive | None:
+        """A `receive` that hands on the body read within the limit; None after a 413."""
+        if length is not None and (not length.isdigit() or int(length) > self.max_body_size):
+            await self._too_large(send)
+            return None
+        if not has_body:
+            return receive
         messages: list[Message] = []
         size = 0
         while True:
@@ -138,6 +108,20 @@ class Guards:
 
         return replay
 
+    def as_json(self, scope: Scope, label: bytes | None) -> Scope:
+        """The scope, its body labelled JSON if it came form-encoded or unlabelled (lenient)."""
+        if not (self.lenient_json and scope["method"] in BODY_METHODS):
+            return scope
+        if label is not None and label.split(b";")[0].strip().lower() != FORM:
+            return scope
+        headers = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        return dict(scope, headers=[*headers, (b"content-type", JSON)])
+
+    async def cut_off(self, send: Send) -> None:
+        body = b'{"detail":"The service is shutting down; try again shortly"}'
+        headers = [(b"retry-after", str(self.retry_after).encode()), (b"connection", b"close")]
+        await _answer(send, 503, body, headers)
+
     async def _too_large(self, send: Send) -> None:
         body = json.dumps(
             {"detail": f"The request body is larger than {self.max_body_size} bytes"}
@@ -145,14 +129,40 @@ class Guards:
         # The rest of the body stays unread: this connection cannot carry another request.
         await _answer(send, 413, body, [(b"connection", b"close")])
 
-    async def _shutting_down(self, send: Send) -> None:
-        body = b'{"detail":"The service is shutting down; try again shortly"}'
-        headers = [(b"retry-after", str(self.retry_after).encode()), (b"connection", b"close")]
-        await _answer(send, 503, body, headers)
+
+class SecureSend:
+    """`send`, adding the security headers to the answer's start; `started` once it has."""
+
+    __slots__ = ("_extra", "_send", "started")
+
+    def __init__(self, send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> None:
+        self._send = send
+        self._extra = extra
+        self.started = False
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.started = True
+            headers = message.get("headers", [])
+            present = {k.lower() for k, _ in headers}
+            added = [h for h in self._extra if h[0] not in present]
+            message = {**message, "headers": [*headers, *added]}
+        await self._send(message)
 
 
-def _form_or_none(label: bytes | None) -> bool:
-    return label is None or label.split(b";")[0].strip().lower() == FORM
+def body_headers(scope: Scope) -> tuple[bytes | None, bool, bytes | None]:
+    """Content-Length, whether a body follows (a length or a Transfer-Encoding), Content-Type."""
+    length = label = None
+    has_body = False
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            length = length if length is not None else value
+            has_body = True
+        elif key == b"transfer-encoding":
+            has_body = True
+        elif key == b"content-type":
+            label = label if label is not None else value
+    return length, has_body, label
 
 
 async def _answer(send: Send, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

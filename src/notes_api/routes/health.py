@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request, Response
 
 from notes_api import __version__, service
 from notes_api.dependencies import DatabaseDep
-from notes_api.errors import DATABASE_ERRORS, RETRY_AFTER_SECONDS
+from notes_api.errors import DATABASE_ERRORS, RETRY_AFTER_HEADER, RETRY_AFTER_SECONDS
 from notes_api.schemas import Health, ServiceInfo
 
 router = APIRouter(tags=["service"])
@@ -35,7 +35,7 @@ async def health() -> Health:
         503: {
             "model": Health,
             "description": "The database does not answer; ask again after `Retry-After` seconds.",
-            "headers": {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
+            "headers": RETRY_AFTER_HEADER,
             "content": {"application/json": {"example": {"status": "unavailable"}}},
         }
     },

@@ -1,24 +1,28 @@
-"""CRUD on /notes. Each route validates, calls one service function, and shapes the answer.
+"""CRUD on /notes, as two routers: `reads` and `writes`, which app.py guards apart (API_TOKEN).
 
-Answers are written from the database rows with orjson (see `responses.py`); `response_model`
-still tells OpenAPI what they hold.
+Each route validates, calls one service function, raises the 404 itself when there is no such
+note, and answers the row as JSON written by orjson (responses.py); `response_model` tells
+OpenAPI what the answer holds.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, NoReturn
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
 
 from notes_api import service
-from notes_api.dependencies import NOT_FOUND, DatabaseDep, NoteId, found
+from notes_api.dependencies import DatabaseDep, NoteId
 from notes_api.responses import MEDIA_TYPE, json_array, row_response, rows_response
 from notes_api.schemas import ErrorMessage, Note, NoteIn, NotePatch
 from notes_api.tables import ID_MAX
 
-router = APIRouter(prefix="/notes", tags=["notes"])
+reads = APIRouter(prefix="/notes", tags=["notes"])
+writes = APIRouter(prefix="/notes", tags=["notes"])
 
 MAX_TAKE = 100
 # Offsets make PostgreSQL read and throw away `skip` rows; past this, page with the `after` cursor.
@@ -26,20 +30,13 @@ MAX_SKIP = 10_000
 # Rows read from the database cursor, and written out, at a time by GET /notes/all.
 EXPORT_BATCH_ROWS = 1_000
 
+NOT_FOUND = "Note not found"
 NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": NOT_FOUND}
 }
 
 
-@router.post("", status_code=status.HTTP_200_OK, response_model=Note)
-async def create_note(note: NoteIn, database: DatabaseDep) -> Response:
-    """Create a note."""
-    return row_response(
-        await service.create_note(database, text=note.text, completed=note.completed)
-    )
-
-
-@router.get(
+@reads.get(
     "",
     response_model=list[Note],
     responses={200: {"headers": {"Link": {"description": 'rel="next": the following page'}}}},
@@ -69,7 +66,7 @@ async def list_notes(
     return rows_response(page, headers)
 
 
-@router.get(
+@reads.get(
     "/all",
     response_model=list[Note],
     responses={200: {"description": "Every note, streamed."}},
@@ -80,30 +77,80 @@ async def export_notes(database: DatabaseDep) -> StreamingResponse:
     return StreamingResponse(json_array(batches), media_type=MEDIA_TYPE)
 
 
-@router.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
+@reads.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
 async def get_note(note_id: NoteId, database: DatabaseDep) -> Response:
     """One note."""
-    return row_response(found(await service.get_note(database, note_id=note_id)))
+    note = await service.get_note(database, note_id=note_id)
+    if note is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return row_response(note)
 
 
-@router.put("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
+@writes.post("", status_code=status.HTTP_200_OK, response_model=Note)
+async def create_note(note: NoteIn, database: DatabaseDep) -> Response:
+    """Create a note."""
+    created = await service.create_note(database, text=note.text, completed=note.completed)
+    return row_response(created)
+
+
+@writes.put("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
 async def replace_note(note_id: NoteId, note: NoteIn, database: DatabaseDep) -> Response:
     """Replace a note's text and completed flag."""
     replaced = await service.replace_note(
         database, note_id=note_id, text=note.text, completed=note.completed
     )
-    return row_response(found(replaced))
+    if replaced is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return row_response(replaced)
 
 
-@router.patch("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
+@writes.patch("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
 async def update_note(note_id: NoteId, patch: NotePatch, database: DatabaseDep) -> Response:
     """Change the fields given, keep the others."""
     updated = await service.update_note(database, note_id=note_id, changes=patch.changes())
-    return row_response(found(updated))
+    if updated is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return row_response(updated)
 
 
-@router.delete("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
+@writes.delete("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
 async def delete_note(note_id: NoteId, database: DatabaseDep) -> Response:
     """Delete a note and return it as it was."""
     deleted = await service.delete_note(database, note_id=note_id)
-    return row_response(found(deleted))
+    if deleted is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, NOT_FOUND)
+    return row_response(deleted)
+
+
+def refuse_other_methods() -> None:
+    """Answer 405, with every method the path serves in `Allow`, to the methods it does not.
+
+    Starlette's own 405 names only the methods of the first route whose path matches, and
+    `/notes/all` also matches `/notes/{note_id}`, where a PUT would get a 422 for its id. These
+    routes end `reads`, which app.py includes before `writes`.
+    """
+    for path in ("", "/all", "/{note_id}"):
+        served = {
+            method
+            for route in (*reads.routes, *writes.routes)
+            if isinstance(route, APIRoute) and route.path == reads.prefix + path
+            for method in route.methods or ()
+        }
+        reads.add_api_route(
+            path,
+            method_not_allowed(", ".join(m for m in METHODS if m in served)),
+            methods=[m for m in METHODS if m not in served],
+            response_model=None,
+            include_in_schema=False,
+        )
+
+
+def method_not_allowed(allow: str) -> Callable[[], Awaitable[NoReturn]]:
+    async def answer_405() -> NoReturn:
+        raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": allow})
+
+    return answer_405
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+refuse_other_methods()
