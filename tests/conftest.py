@@ -3,6 +3,8 @@ server named by TEST_DATABASE_URL. Each test that asks for `api` starts with an 
 
 from __future__ import annotations
 
+import gc
+import logging
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +17,19 @@ from notes_api.app import create_app
 from notes_api.config import Settings
 from notes_api.embedded import EmbeddedPostgres
 from tests.support import ROOT, ServerProcess, free_port, reachable_dir, sql, with_database
+
+
+@pytest.fixture(autouse=True)
+def no_process_wide_change() -> Iterator[None]:
+    """Put back what the service changes for its whole process, so that no test runs in a state
+    another left: the garbage collector's frozen objects (the lifespan's `gc.freeze()`) and
+    logging's per-record lookups (turned off by logging.BackgroundHandler)."""
+    lookups = (logging.logProcesses, logging.logThreads, logging.logMultiprocessing)
+    source = logging._srcfile
+    yield
+    gc.unfreeze()
+    logging.logProcesses, logging.logThreads, logging.logMultiprocessing = lookups
+    logging._srcfile = source
 
 
 @pytest.fixture(scope="session")

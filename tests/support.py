@@ -162,3 +162,32 @@ def connects_encrypted(url: str) -> bool:
             return encrypted
 
     return asyncio.run(ask())
+
+
+def demo_curl_session(base: str) -> None:
+    """The source demo's own session (its curl examples), on an empty table at `base`."""
+    # curl -X POST /notes --data '{"text":"Test","completed":"false"}'
+    created = requests.post(
+        f"{base}/notes",
+        data='{"text":"Test","completed":"false"}',
+        headers={"Content-Type": "application/x-www-form-urlencoded"},  # what curl --data sends
+        timeout=5,
+    )
+    assert created.status_code == 200
+    note = created.json()
+    assert (note["text"], note["completed"]) == ("Test", False)
+
+    assert requests.get(f"{base}/notes", timeout=5).json() == [note]
+    assert requests.get(f"{base}/notes/{note['id']}", timeout=5).json() == note
+
+    updated = requests.put(
+        f"{base}/notes/{note['id']}", json={"text": "Tested", "completed": True}, timeout=5
+    ).json()
+    assert (updated["text"], updated["completed"]) == ("Tested", True)
+
+    deleted = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
+    assert deleted.status_code == 200
+    assert deleted.json()["text"] == "Tested"
+    again = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
+    assert again.status_code == 404
+    assert requests.get(f"{base}/notes", timeout=5).json() == []

@@ -9,38 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess, demo_curl_session, free_port
 
 pytestmark = pytest.mark.e2e
 
 
 def test_demo_curl_session_against_the_real_server(server: ServerProcess) -> None:
-    base = server.base
-    # curl -X POST /notes --data '{"text":"Test","completed":"false"}'
-    created = requests.post(
-        f"{base}/notes",
-        data='{"text":"Test","completed":"false"}',
-        headers={"Content-Type": "application/x-www-form-urlencoded"},  # what curl --data sends
-        timeout=5,
-    )
-    assert created.status_code == 200
-    note = created.json()
-    assert (note["text"], note["completed"]) == ("Test", False)
-
-    assert requests.get(f"{base}/notes", timeout=5).json() == [note]
-    assert requests.get(f"{base}/notes/{note['id']}", timeout=5).json() == note
-
-    updated = requests.put(
-        f"{base}/notes/{note['id']}", json={"text": "Tested", "completed": True}, timeout=5
-    ).json()
-    assert (updated["text"], updated["completed"]) == ("Tested", True)
-
-    deleted = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
-    assert deleted.status_code == 200
-    assert deleted.json()["text"] == "Tested"
-    again = requests.delete(f"{base}/notes/{note['id']}", timeout=5)
-    assert again.status_code == 404
-    assert requests.get(f"{base}/notes", timeout=5).json() == []
+    demo_curl_session(server.base)
 
 
 def test_server_logs_requests_and_never_the_password(database_url: str, tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx's
 import pytest
 
-from tests.support import ServerProcess, free_port, reachable_dir, sql
-from tests.test_e2e import test_demo_curl_session_against_the_real_server as demo_session
+from tests.support import ServerProcess, demo_curl_session, free_port, reachable_dir, sql
 
 pytestmark = pytest.mark.e2e
 
@@ -40,7 +39,7 @@ def test_demo_session_passes_with_two_workers(
     try:
         server.wait_ready()
         workers = worker_pids(server.process.pid)
-        demo_session(server)
+        demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -60,7 +59,7 @@ def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Pa
     try:
         server.wait_ready()
         assert len(worker_pids(server.process.pid)) == 2
-        demo_session(server)
+        demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -161,7 +160,7 @@ def bounced_server(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[ServerProce
 def test_demo_session_passes_behind_pgbouncer(
     bounced_server: ServerProcess, pgbouncer: PgBouncer
 ) -> None:
-    demo_session(bounced_server)
+    demo_curl_session(bounced_server.base)
 
     assert "pool_mode" not in bounced_server.log.read_text()  # nothing complained
     assert "prepared statement" not in bounced_server.log.read_text()
