@@ -139,10 +139,10 @@ load-test-headless: service-up ## Locust without UI: make load-test-headless USE
 		--csv reports/locust --html reports/locust.html
 
 bench: install ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~5 min)
-	$(RUN) scripts/bench.py
+	$(RUN) bench/throughput.py
 
 bench-scale: install ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
-	$(RUN) scripts/bench_scale.py
+	$(RUN) bench/scale.py
 
 bench-data-layer: install ## Client CPU per query: Statements vs raw asyncpg vs stock databases (~1 min)
 	$(RUN) bench/data_layer.py

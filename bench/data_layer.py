@@ -15,7 +15,7 @@ round; each one's figure is its median over the rounds, shown against raw asyncp
    built on every call, compiled once;
 7. `lambda_stmt` through that same cache.
 
-Works in the benchmark's own database (see bench_support.py); prints a table.
+Works in the benchmark's own database (see support.py); prints a table.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import statistics
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -35,9 +34,7 @@ import databases
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from sqlalchemy import lambda_stmt, select
 from sqlalchemy.sql import ClauseElement
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-from bench_support import BENCH_DATABASE, bench_databases, reset_notes
+from support import BENCH_DATABASE, bench_databases, reset_notes
 
 from notes_api.config import Settings
 from notes_api.database import Database, keep_session

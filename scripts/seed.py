@@ -15,6 +15,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import asyncpg
+
 from notes_api.config import Settings
 from notes_api.lifespan import open_database
 from notes_api.logging import log_config
@@ -45,6 +47,28 @@ def progress_bar(total: int, started: float) -> Callable[[int], None]:
     return show
 
 
+async def add_notes(
+    connection: asyncpg.Connection,
+    count: int,
+    *,
+    first: int = 1,
+    batch_size: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> None:
+    """COPY `count` generated notes, numbered from `first`, a batch at a time; then ANALYZE, so
+    that the planner knows the table's new size at once. (The benchmarks seed with it too.)"""
+    done = 0
+    while done < count:
+        size = min(batch_size, count - done)
+        await connection.copy_records_to_table(
+            notes.name, records=batch(first + done, size), columns=["text", "completed"]
+        )
+        done += size
+        if progress is not None:
+            progress(done)
+    await connection.execute(f"ANALYZE {notes.name}")
+
+
 async def seed(settings: Settings, count: int, *, batch_size: int, truncate: bool) -> float:
     """Insert `count` notes; return the seconds the COPY took."""
     async with open_database(settings) as database, database.connection() as connection:
@@ -54,16 +78,7 @@ async def seed(settings: Settings, count: int, *, batch_size: int, truncate: boo
         started = time.perf_counter()
         show = progress_bar(count, started)
         show(0)
-        done = 0
-        while done < count:
-            size = min(batch_size, count - done)
-            await raw.copy_records_to_table(
-                notes.name, records=batch(done + 1, size), columns=["text", "completed"]
-            )
-            done += size
-            show(done)
-        # Fresh statistics, so that the planner knows the table's new size at once.
-        await raw.execute(f"ANALYZE {notes.name}")
+        await add_notes(raw, count, batch_size=batch_size, progress=show)
         return time.perf_counter() - started
 
 

@@ -1,4 +1,5 @@
-"""Helpers the tests share: SQL on the test database, free ports, server processes."""
+"""Helpers the tests share (and the benchmarks in bench/): SQL on a database, free ports, server
+processes."""
 
 from __future__ import annotations
 
@@ -89,18 +90,26 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`python src/main.py` in a child process, with the given environment on top of ours."""
+    """An HTTP server in a child process, with the given environment on top of ours: the service
+    (`python src/main.py`), or `command` (the benchmarks' other apps). It answers on PORT."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        command: list[str] | None = None,
+        ready_path: str = "/ready",
+    ) -> None:
         self.port = int(env["PORT"])
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
+        self.ready_path = ready_path
         environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
         environment.pop("DATABASE_URL", None)
         environment.update(env)
         self._log_file = log.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "src" / "main.py")],
+            command or [sys.executable, str(ROOT / "src" / "main.py")],
             cwd=ROOT,
             env=environment,
             stdout=self._log_file,
@@ -113,7 +122,7 @@ class ServerProcess:
             if self.process.poll() is not None:
                 raise AssertionError(f"server exited early:\n{self.log.read_text()}")
             try:
-                if requests.get(f"{self.base}/ready", timeout=1).status_code == 200:
+                if requests.get(self.base + self.ready_path, timeout=1).status_code == 200:
                     return
             except requests.ConnectionError:
                 pass

@@ -38,9 +38,9 @@ def test_server_logs_requests_and_never_the_password(database_url: str, tmp_path
     assert password not in log
 
 
-def test_embedded_database_keeps_notes_across_a_restart(tmp_dir: Path) -> None:
+def test_embedded_database_keeps_notes_across_a_restart(embedded_dir: Path, tmp_dir: Path) -> None:
     env = {
-        "EMBEDDED_DB_DIR": str(tmp_dir / "postgres"),
+        "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),
         "PORT": str(free_port()),
     }
@@ -51,8 +51,8 @@ def test_embedded_database_keeps_notes_across_a_restart(tmp_dir: Path) -> None:
     finally:
         assert first.stop() == 0
     # Stopped cleanly: the embedded server went down with the service.
-    assert not (tmp_dir / "postgres" / "pgdata" / "postmaster.pid").exists()
-    password = (tmp_dir / "postgres" / "password").read_text().strip()
+    assert not (embedded_dir / "pgdata" / "postmaster.pid").exists()
+    password = (embedded_dir / "password").read_text().strip()
     assert password not in (tmp_dir / "first.log").read_text()
 
     second = ServerProcess(env, tmp_dir / "second.log")

@@ -20,19 +20,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench_support import (
+from support import (
     BENCH_DATABASE,
     REPORTS,
     ROOT,
-    Server,
+    ServerProcess,
+    bench_app,
     bench_databases,
     ensure_wrk,
-    floor,
-    reference,
     reset_notes,
     wrk,
 )
-from bench_support import service as start_service
+from support import service as start_service
 
 from notes_api.config import Settings
 
@@ -61,11 +60,11 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
     wrk_path = ensure_wrk()
     REPORTS.mkdir(exist_ok=True)
     asyncio.run(reset_notes(url, NOTES))
-    servers: dict[str, Server] = {}
+    servers: dict[str, ServerProcess] = {}
     try:
         servers["service"] = start_service(url, REPORTS / "bench-service.log")
-        servers["floor"] = floor(url, REPORTS / "bench-floor.log")
-        servers["reference"] = reference(url, REPORTS / "bench-reference.log")
+        servers["floor"] = bench_app("floor", url, REPORTS / "bench-floor.log")
+        servers["reference"] = bench_app("reference", url, REPORTS / "bench-reference.log")
         for server in servers.values():  # warm up: connections, prepared statements, caches
             for scenario, _, _ in SCENARIOS:
                 wrk(wrk_path, server.base, scenario, seconds=1, connections=8, ids=NOTES)

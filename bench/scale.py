@@ -6,7 +6,7 @@
 2. `GET /notes/all` over 1,000,000 notes: the server's peak resident memory above what it held
    before the export, sampled every 10 ms from /proc. Target: under 100 MB.
 
-Works in the benchmark's own database (see bench_support.py) and writes reports/bench-scale.json.
+Works in the benchmark's own database (see support.py) and writes reports/bench-scale.json.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from bench_support import BENCH_DATABASE, REPORTS, bench_databases, reset_notes, service
+from support import BENCH_DATABASE, REPORTS, bench_databases, reset_notes, service
 
 from notes_api.config import Settings
 from notes_api.service import PAGES
