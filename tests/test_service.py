@@ -1,124 +1,139 @@
-"""What the service says about itself: root, health, readiness, API docs, CORS."""
+"""The service functions (service.py), called directly on the app's database: what each one
+returns and stores. (tests/test_notes.py drives the same through HTTP.)"""
 
 from __future__ import annotations
 
-import asyncio
-import gc
-import uuid
+from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
-from notes_api import __version__
-from notes_api.app import create_app
-from notes_api.config import Settings
-from notes_api.database_url import ConnectionTarget
-from notes_api.migrate import run
-from tests.support import free_port, sql, with_database
+from notes_api import service
+from notes_api.database import Database
+from tests.support import sql
 
 
-def test_root_names_the_service_and_links_onwards(api: TestClient) -> None:
-    body = api.get("/").json()
-
-    assert body["name"] == "notes-api"
-    assert body["version"] == __version__
-    assert body["links"]["docs"] == "/docs"
-    assert body["links"]["notes"] == "/notes"
+def run(api: TestClient, scenario: Any) -> Any:
+    """Run `scenario(database)` with the lifespan's database, on the loop it lives on."""
+    assert api.portal is not None
+    return api.portal.call(scenario, api.app_state["database"])
 
 
-def test_health_is_ok(api: TestClient) -> None:
-    response = api.get("/health")
-
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+def texts(rows: list[Any]) -> list[str]:
+    return [row["text"] for row in rows]
 
 
-def test_ready_when_the_database_answers(api: TestClient) -> None:
-    response = api.get("/ready")
+def test_create_note_returns_the_row_the_database_stored(
+    api: TestClient, database_url: str
+) -> None:
+    async def scenario(database: Database) -> Any:
+        return await service.create_note(database, text="Buy milk", completed=True)
 
-    assert response.status_code == 200
-    assert response.json() == {"status": "ready"}
+    note = dict(run(api, scenario))
 
-
-def test_startup_objects_are_left_out_of_garbage_collection(settings: Settings) -> None:
-    gc.unfreeze()
-    app = create_app(settings)
-    with TestClient(app):
-        collected = [gc.get_objects(generation) for generation in range(3)]
-
-    # Frozen: full collections no longer walk the app, its routes and models (lifespan.py).
-    assert not any(o is app or o is app.router for objects in collected for o in objects)
+    [stored] = sql(database_url, "SELECT * FROM notes")
+    assert note == dict(stored)
+    assert (note["id"], note["text"], note["completed"]) == (1, "Buy milk", True)
+    assert note["created_at"] == note["updated_at"]
+    assert note["created_at"].tzinfo is not None
 
 
-def test_ready_is_503_without_a_database() -> None:
-    # Nothing listens on this port; the pool opens lazily (min size 0), so the app starts.
-    url = f"postgresql://postgres:secret-pw@127.0.0.1:{free_port()}/nowhere"
-    settings = Settings(
-        _env_file=None, database_url=url, db_pool_min_size=0, migrate_on_start=False
-    )
-    with TestClient(create_app(settings)) as client:
-        ready = client.get("/ready")
-        write = client.post("/notes", json={"text": "lost"})
+def test_get_note_finds_a_note_by_id_or_none(api: TestClient) -> None:
+    async def scenario(database: Database) -> tuple[Any, Any]:
+        note = await service.create_note(database, text="a", completed=False)
+        found = await service.get_note(database, note_id=note["id"])
+        return dict(note) == dict(found or {}), await service.get_note(database, note_id=999)
 
-    assert ready.status_code == 503
-    assert ready.json() == {"status": "unavailable"}
-    assert ready.headers["Retry-After"] == "5"
-    assert write.status_code == 503
-    assert write.headers["Retry-After"] == "5"
-    assert "secret-pw" not in ready.text + write.text
+    assert run(api, scenario) == (True, None)
 
 
-def test_write_to_a_read_only_database_is_503(server_url: str) -> None:
-    # DATABASE_URL on a replica: reads work, writes are refused without a 500.
-    name = f"notes_read_only_{uuid.uuid4().hex[:12]}"
-    sql(server_url, f'CREATE DATABASE "{name}"')
-    url = with_database(server_url, name)
-    try:
-        asyncio.run(run(ConnectionTarget.from_url(url)))
-        sql(server_url, f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
-        settings = Settings(_env_file=None, database_url=url, migrate_on_start=False)
-        with TestClient(create_app(settings)) as client:
-            write = client.post("/notes", json={"text": "refused"})
-            read = client.get("/notes")
-    finally:
-        sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"take": 2}, ["n1", "n2"]),
+        ({"take": 2, "skip": 3}, ["n4", "n5"]),
+        ({"take": 10, "after": 4}, ["n5", "n6"]),
+        ({"take": 10, "completed": True}, ["n3", "n6"]),
+        ({"take": 1, "after": 1, "completed": False}, ["n2"]),
+        ({"take": 10, "after": 6}, []),
+    ],
+)
+def test_list_notes_pages_in_id_order(
+    api: TestClient, query: dict[str, Any], expected: list[str]
+) -> None:
+    async def scenario(database: Database) -> list[str]:
+        for i in range(1, 7):
+            await service.create_note(database, text=f"n{i}", completed=i % 3 == 0)
+        return texts(await service.list_notes(database, **query))
 
-    assert write.status_code == 503
-    assert write.json() == {"detail": "The database is read-only; writes go to the primary"}
-    assert write.headers["Retry-After"] == "5"
-    assert (read.status_code, read.json()) == (200, [])
-
-
-def test_docs_and_redoc_are_served(api: TestClient) -> None:
-    assert "swagger-ui" in api.get("/docs").text
-    assert "redoc" in api.get("/redoc").text
-    spec = api.get("/openapi.json").json()
-    assert spec["info"]["title"] == "notes-api"
-    assert 'rel="next"' in spec["info"]["description"]
+    assert run(api, scenario) == expected
 
 
-def test_openapi_documents_every_error_answer(api: TestClient) -> None:
-    paths = api.get("/openapi.json").json()["paths"]
-    by_id = paths["/notes/{note_id}"]
+def test_iterate_notes_reads_every_note_in_batches(api: TestClient) -> None:
+    async def scenario(database: Database) -> list[list[str]]:
+        for i in range(1, 6):
+            await service.create_note(database, text=f"n{i}", completed=False)
+        return [texts(list(batch)) async for batch in service.iterate_notes(database, batch=2)]
 
-    for method in ("get", "put", "patch", "delete"):
-        assert {"200", "404", "422"} <= set(by_id[method]["responses"]), method
-    assert {"200", "422"} <= set(paths["/notes"]["post"]["responses"])
-    assert {"200", "422"} <= set(paths["/notes"]["get"]["responses"])
-    assert "503" in paths["/ready"]["get"]["responses"]
+    assert run(api, scenario) == [["n1", "n2"], ["n3", "n4"], ["n5"]]
 
 
-def test_cors_allows_only_configured_origins(settings: Settings) -> None:
-    app = create_app(settings.model_copy(update={"cors_origins": ["http://localhost:3000"]}))
-    with TestClient(app) as client:
-        allowed = client.options(
-            "/notes",
-            headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "POST"},
+def test_update_note_changes_only_the_columns_given(api: TestClient) -> None:
+    async def scenario(database: Database) -> dict[str, Any]:
+        note = await service.create_note(database, text="draft", completed=False)
+        done = await service.update_note(database, note_id=note["id"], changes={"completed": True})
+        same = await service.update_note(database, note_id=note["id"], changes={})
+        missing = await service.update_note(database, note_id=999, changes={"text": "x"})
+        assert done is not None
+        assert same is not None
+        return {
+            "done": (done["text"], done["completed"]),
+            "stamped": done["updated_at"] > note["updated_at"] == done["created_at"],
+            "nothing to change": dict(same) == dict(done),
+            "missing": missing,
+        }
+
+    assert run(api, scenario) == {
+        "done": ("draft", True),
+        "stamped": True,
+        "nothing to change": True,
+        "missing": None,
+    }
+
+
+def test_update_note_refuses_a_column_it_may_not_write(api: TestClient) -> None:
+    async def scenario(database: Database) -> None:
+        await service.update_note(database, note_id=1, changes={"id": 2})
+
+    with pytest.raises(ValueError, match=r"not writable: \['id'\]"):
+        run(api, scenario)
+
+
+def test_replace_note_sets_text_and_completed(api: TestClient) -> None:
+    async def scenario(database: Database) -> tuple[Any, ...]:
+        note = await service.create_note(database, text="draft", completed=True)
+        new = await service.replace_note(
+            database, note_id=note["id"], text="final", completed=False
         )
-        refused = client.options(
-            "/notes",
-            headers={"Origin": "http://evil.example", "Access-Control-Request-Method": "POST"},
-        )
+        assert new is not None
+        return new["text"], new["completed"], new["id"] == note["id"]
 
-    assert allowed.status_code == 200
-    assert allowed.headers["access-control-allow-origin"] == "http://localhost:3000"
-    assert "access-control-allow-origin" not in refused.headers
+    assert run(api, scenario) == ("final", False, True)
+
+
+def test_delete_note_returns_the_note_as_it_was_once(api: TestClient, database_url: str) -> None:
+    async def scenario(database: Database) -> tuple[Any, Any]:
+        note = await service.create_note(database, text="gone", completed=False)
+        deleted = await service.delete_note(database, note_id=note["id"])
+        again = await service.delete_note(database, note_id=note["id"])
+        return dict(deleted or {}) == dict(note), again
+
+    assert run(api, scenario) == (True, None)
+    assert sql(database_url, "SELECT count(*) FROM notes") == [(0,)]
+
+
+def test_ping_answers_while_the_database_does(api: TestClient) -> None:
+    async def scenario(database: Database) -> None:
+        await service.ping(database)
+
+    run(api, scenario)
