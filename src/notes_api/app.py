@@ -12,7 +12,7 @@ from databases import Database
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from notes_api import __version__, auth, errors
+from notes_api import __version__, api_docs, auth, errors
 from notes_api.config import Settings
 from notes_api.database import open_database
 from notes_api.middleware import Guards
@@ -81,6 +81,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=resources.files("notes_api").joinpath("description.md").read_text(),
         lifespan=lifespan,
         responses=TOO_LARGE,
+        # api_docs serves both pages, with Swagger UI and ReDoc from this service, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -91,14 +94,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Link"],
         )
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
-    pages = frozenset(
-        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
-    )
     app.add_middleware(
         Guards,
         max_body_size=settings.max_body_size,
         retry_after=errors.RETRY_AFTER_SECONDS,
-        page_paths=pages,
         lenient_json=settings.lenient_content_type,
     )
     errors.install(app)
@@ -115,4 +114,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auth.document_open_reads(app)
     app.include_router(notes.router, dependencies=guards, responses=notes_responses)
     app.include_router(health.router)
+    api_docs.install(app)
     return app

@@ -22,16 +22,14 @@ JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
-# Answers are JSON for programs: nothing in them should run, load, or be framed.
+# Answers are JSON for programs: nothing in them should run, load, or be framed. The pages of
+# api_docs.py set a Content-Security-Policy of their own, which is kept.
 API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
-# Swagger UI and ReDoc load scripts and styles from a CDN and run inline scripts: their pages get
-# every header except the API's strict Content-Security-Policy.
-PAGE_HEADERS = tuple(h for h in API_HEADERS if h[0] != b"content-security-policy")
 
 
 class Guards:
@@ -60,20 +58,17 @@ class Guards:
         *,
         max_body_size: int,
         retry_after: int,
-        page_paths: frozenset[str],
         lenient_json: bool,
     ) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.retry_after = retry_after
-        self.page_paths = page_paths
         self.lenient_json = lenient_json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = PAGE_HEADERS if scope["path"] in self.page_paths else API_HEADERS
         started = False
 
         async def send_guarded(message: Message) -> None:
@@ -82,7 +77,7 @@ class Guards:
                 started = True
                 headers = message.get("headers", [])
                 present = {k.lower() for k, _ in headers}
-                added = [h for h in extra if h[0] not in present]
+                added = [h for h in API_HEADERS if h[0] not in present]
                 message = {**message, "headers": [*headers, *added]}
             await send(message)
 
