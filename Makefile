@@ -126,8 +126,11 @@ service-up: install
 		$(LOAD_HOST)/health 2>/dev/null || { echo "error: no service answers on $(LOAD_HOST):" \
 		"start it first (make start, or make run in another terminal), or give HOST= PORT="; exit 1; }
 
-load-test: service-up ## Locust's web UI on http://127.0.0.1:8089 against the running service
-	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port 8089
+# Locust's web UI, like the other servers the Makefile starts, takes its port from a variable.
+LOCUST_PORT ?= 8089
+
+load-test: service-up ## Locust's web UI on http://127.0.0.1:8089 (LOCUST_PORT=...) against the running service
+	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port $(LOCUST_PORT)
 
 load-test-headless: service-up ## Locust without UI: make load-test-headless USERS=50 SPAWN=10 DURATION=30s (reports/)
 	mkdir -p reports
