@@ -83,10 +83,11 @@ migration: install ## Write a migration from changes to tables.py: make migratio
 test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
 
-check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict
+check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict; zizmor on the workflows
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy
+	$(VENV)/bin/zizmor --offline --quiet --no-progress .github/workflows/
 
 lint: install ## Format the code and apply ruff's safe fixes
 	$(RUN) -m ruff format .
