@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -20,6 +21,14 @@ from tests.support import ServerProcess, free_port, reachable_dir, sql
 from tests.test_e2e import test_demo_curl_session_against_the_real_server as demo_session
 
 pytestmark = pytest.mark.e2e
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -80,6 +89,8 @@ class PgBouncer:
         executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(executable).exists():
             pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+        if os.geteuid() == 0 and not user_exists("postgres"):
+            pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
         parts = urlsplit(url)
         self.port = free_port()
         self.database = parts.path.lstrip("/")
