@@ -86,10 +86,11 @@ test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 test-lowest-sqlalchemy: install ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
 	$(RUN) scripts/lowest_sqlalchemy.py
 
-check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict
+check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict; zizmor on the workflows
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy
+	$(VENV)/bin/zizmor --offline --quiet --no-progress .github/workflows/
 
 lint: install ## Format the code and apply ruff's safe fixes
 	$(RUN) -m ruff format .
@@ -129,8 +130,11 @@ service-up: install
 		$(LOAD_HOST)/health 2>/dev/null || { echo "error: no service answers on $(LOAD_HOST):" \
 		"start it first (make start, or make run in another terminal), or give HOST= PORT="; exit 1; }
 
-load-test: service-up ## Locust's web UI on http://127.0.0.1:8089 against the running service
-	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port 8089
+# Locust's web UI, like the other servers the Makefile starts, takes its port from a variable.
+LOCUST_PORT ?= 8089
+
+load-test: service-up ## Locust's web UI on http://127.0.0.1:8089 (LOCUST_PORT=...) against the running service
+	$(VENV)/bin/locust -f locustfile.py --host $(LOAD_HOST) --web-host 127.0.0.1 --web-port $(LOCUST_PORT)
 
 load-test-headless: service-up ## Locust without UI: make load-test-headless USERS=50 SPAWN=10 DURATION=30s (reports/)
 	mkdir -p reports

@@ -1,6 +1,7 @@
 """Load test: users who write, read, page through, change and delete their own notes.
 
-    make load-test                                    # web UI on http://127.0.0.1:8089
+    make load-test                                           # web UI on 127.0.0.1:8089
+    make load-test LOCUST_PORT=8090                          # ... on another port
     make load-test-headless USERS=50 SPAWN=10 DURATION=30s   # CSV + HTML report in reports/
 
 Each user keeps the ids of the notes it created and has not deleted, and asks only for those: a

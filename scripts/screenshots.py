@@ -9,25 +9,19 @@ Starts `python src/main.py` on a free port, on a throwaway embedded PostgreSQL (
     docs/images/redoc.png           /redoc
     docs/images/locust-charts.png   Locust's charts tab, ~30 s into a run of locustfile.py
 
-FastAPI's /docs and /redoc pages load Swagger UI and ReDoc from cdn.jsdelivr.net. Where that CDN
-cannot be reached, the same files are taken from the npm registry, which is what jsdelivr serves
-(`npm/<package>@<major>/<file>` is the newest <major>.x release of <package>). Web fonts that cannot
-be reached fall back to the system's.
+The service serves Swagger UI and ReDoc itself, so no network is needed.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 import urllib.error
@@ -36,7 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, Route, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "docs" / "images"
@@ -57,10 +51,6 @@ NOTES = [
     {"text": "Read the runbook", "completed": False},
     {"text": "Write a migration for tags"},
 ]
-CDN = re.compile(
-    r"^https://cdn\.jsdelivr\.net/npm/(?P<package>[^@/]+)@(?P<major>\d+)/(?P<file>.+)$"
-)
-NPM = "https://registry.npmjs.org"
 LOCUST_SECONDS = 30
 
 
@@ -71,9 +61,8 @@ def free_port() -> int:
         return port
 
 
-def get(url: str, *, timeout: float = 30, headers: dict[str, str] | None = None) -> bytes:
-    request = urllib.request.Request(url, headers=headers or {})
-    with urllib.request.urlopen(request, timeout=timeout) as answer:
+def get(url: str, *, timeout: float = 30) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
         body: bytes = answer.read()
         return body
 
@@ -141,80 +130,13 @@ def seed(base: str) -> None:
             assert answer.status == 200, answer.status
 
 
-class NpmFiles:
-    """Files of npm packages as cdn.jsdelivr.net serves them, read from the npm registry."""
-
-    def __init__(self) -> None:
-        self.packages: dict[tuple[str, str], tarfile.TarFile] = {}
-
-    def file(self, package: str, major: str, name: str) -> bytes:
-        key = (package, major)
-        if key not in self.packages:
-            self.packages[key] = self._download(package, major)
-        member = self.packages[key].extractfile(f"package/{name}")
-        if member is None:
-            raise FileNotFoundError(f"{package}@{major}: {name}")
-        return member.read()
-
-    @staticmethod
-    def _download(package: str, major: str) -> tarfile.TarFile:
-        # The abbreviated metadata npm itself uses: every version and its tarball.
-        metadata = json.loads(
-            get(f"{NPM}/{package}", headers={"Accept": "application/vnd.npm.install-v1+json"})
-        )
-        releases = [
-            version
-            for version in metadata["versions"]
-            if re.fullmatch(rf"{major}\.\d+\.\d+", version)
-        ]
-        newest = max(releases, key=lambda v: tuple(int(part) for part in v.split(".")))
-        print(f"  {package}@{major}: {newest}, from the npm registry")
-        tarball = get(metadata["versions"][newest]["dist"]["tarball"], timeout=120)
-        return tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz")
-
-
-def cdn_reachable() -> bool:
-    try:
-        get("https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/package.json", timeout=5)
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
-    return True
-
-
-def serve_offline(page: Page, npm: NpmFiles) -> None:
-    """Answer the CDN from the npm registry; refuse other outside requests (fonts, favicons)."""
-
-    def handle(route: Route) -> None:
-        url = route.request.url
-        if url.startswith("http://127.0.0.1"):
-            route.continue_()
-            return
-        match = CDN.match(url)
-        if match is None:
-            route.abort()
-            return
-        name = match["file"]
-        kind = "text/css" if name.endswith(".css") else "application/javascript"
-        route.fulfill(
-            status=200, body=npm.file(match["package"], match["major"], name), content_type=kind
-        )
-
-    page.route("**/*", handle)
-
-
-def new_page(browser: Browser, npm: NpmFiles | None) -> Page:
+def shoot_swagger(browser: Browser, base: str) -> None:
     page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
-    if npm is not None:
-        serve_offline(page, npm)
-    return page
-
-
-def shoot_swagger(browser: Browser, base: str, npm: NpmFiles | None) -> None:
-    page = new_page(browser, npm)
     page.goto(f"{base}/docs")
     page.wait_for_selector(".opblock-summary", timeout=60_000)
     page.wait_for_timeout(500)
-    save(page, "swagger-ui.png")
+    # The whole page: every route, down to the schemas.
+    save(page, "swagger-ui.png", full_page=True)
 
     # GET /notes, tried out: the answer of the live service, as a reader would see it.
     block = page.locator("#operations-notes-list_notes_notes_get")
@@ -237,8 +159,8 @@ def shoot_swagger(browser: Browser, base: str, npm: NpmFiles | None) -> None:
     page.close()
 
 
-def shoot_redoc(browser: Browser, base: str, npm: NpmFiles | None) -> None:
-    page = new_page(browser, npm)
+def shoot_redoc(browser: Browser, base: str) -> None:
+    page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
     page.goto(f"{base}/redoc")
     page.wait_for_selector("h1", timeout=60_000)
     page.locator("h2", has_text="Create Note").first.wait_for(timeout=60_000)
@@ -270,8 +192,8 @@ def shoot_locust(browser: Browser, base: str, work: Path) -> None:
         page.close()
 
 
-def save(page: Page, name: str) -> None:
-    page.screenshot(path=IMAGES / name)
+def save(page: Page, name: str, *, full_page: bool = False) -> None:
+    page.screenshot(path=IMAGES / name, full_page=full_page)
     print(f"  {IMAGES / name}")
 
 
@@ -287,7 +209,6 @@ def main() -> None:
     if not Path(CHROMIUM).exists():
         raise SystemExit(f"error: {CHROMIUM} is missing: apt-get install chromium")
     IMAGES.mkdir(parents=True, exist_ok=True)
-    npm = None if cdn_reachable() else NpmFiles()
     with tempfile.TemporaryDirectory(prefix="notes-screenshots-") as tmp:
         work = Path(tmp)
         with service(work, arguments.database_url) as base, sync_playwright() as playwright:
@@ -296,8 +217,8 @@ def main() -> None:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 if arguments.only in (None, "api"):
-                    shoot_swagger(browser, base, npm)
-                    shoot_redoc(browser, base, npm)
+                    shoot_swagger(browser, base)
+                    shoot_redoc(browser, base)
                 if arguments.only in (None, "locust"):
                     shoot_locust(browser, base, work)
             finally:

@@ -92,9 +92,13 @@ def exit_cleanly(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
-def main() -> None:
+def exit_cleanly_on_signals() -> None:
     signal.signal(signal.SIGTERM, exit_cleanly)
     signal.signal(signal.SIGINT, exit_cleanly)
+
+
+def main() -> None:
+    exit_cleanly_on_signals()
     settings = load_settings()
     logging.config.dictConfig(log_config(settings.log_level))
     if settings.database_url is not None:
@@ -111,3 +115,11 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+elif __name__ == "__mp_main__":
+    # A server process of uvicorn's (auto-reload, WORKERS > 1): multiprocessing runs this file
+    # again under this name before it starts the server. Its parent stops it with SIGTERM (on
+    # Ctrl+C too), which uvicorn raises again after the graceful shutdown. Caught, it ends the
+    # process through Python's own exit, whose logging.shutdown() writes the lines still queued
+    # (BackgroundHandler): `Application shutdown complete.`, `Finished server process`. By
+    # SIGTERM's default action, the process would die with them.
+    exit_cleanly_on_signals()

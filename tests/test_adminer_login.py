@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support import ROOT
 
 SCRIPT = ROOT / "scripts" / "adminer.py"
@@ -93,10 +95,32 @@ def test_adminer_port_comes_from_the_env_file(tmp_path: Path) -> None:
     assert result.stdout.startswith("Adminer on http://127.0.0.1:8099.")
 
 
-def test_adminer_without_its_packages_says_how_to_install_them(tmp_path: Path) -> None:
-    result = adminer(tmp_path, ADMINER_PHP=str(tmp_path / "adminer.php"))
+@pytest.mark.parametrize(
+    ("php", "missing"),
+    [
+        (None, "php (the command-line PHP), Adminer"),
+        ("exit 1", "PHP's pgsql extension, Adminer"),  # php -r 'exit(extension_loaded(...))'
+        ("exit 0", "Adminer"),
+    ],
+    ids=["nothing", "php-without-pgsql", "php"],
+)
+def test_adminer_without_its_packages_says_what_is_missing_and_how_to_install_it(
+    tmp_path: Path, php: str | None, missing: str
+) -> None:
+    # A PATH of the test's own, with no php or a stand-in: the answer must not depend on what this
+    # machine has installed.
+    path = tmp_path / "bin"
+    path.mkdir()
+    if php is not None:
+        (path / "php").write_text(f"#!/bin/sh\n{php}\n")
+        (path / "php").chmod(0o755)
+    adminer_php = tmp_path / "adminer.php"
+
+    result = adminer(tmp_path, ADMINER_PHP=str(adminer_php), PATH=str(path))
 
     assert result.returncode == 1
-    assert f"needs Adminer ({tmp_path / 'adminer.php'})" in result.stderr
+    assert result.stderr.startswith(
+        f"error: `make adminer` needs {missing} ({adminer_php}). Install:\n"
+    )
     assert "sudo apt-get install adminer php-cli php-pgsql" in result.stderr
     assert result.stdout == ""

@@ -101,6 +101,44 @@ def test_running_page_names_every_makefile_target() -> None:
     assert missing == [], f"targets missing from docs/running.md: {missing}"
 
 
+# -- ports and the programs tests need -----------------------------------------------------------
+
+
+def variable_defaults() -> dict[str, str]:
+    """Each variable's default: `.env.example`'s `NAME=value` and the Makefile's `NAME ?= value`."""
+    settings = (ROOT / ".env.example").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", settings, flags=re.MULTILINE)) | dict(
+        re.findall(r"^([A-Z][A-Z0-9_]*) \?= (.*)$", makefile, flags=re.MULTILINE)
+    )
+
+
+def test_ports_in_the_readme_and_docs_come_with_the_variable_that_changes_them() -> None:
+    # "127.0.0.1:5433 (`EMBEDDED_DB_PORT`)": what a user needs when that port is taken.
+    defaults = variable_defaults()
+    named = set()
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        pairs = re.findall(r":(\d{4,5})>?\** \(`?([A-Z][A-Z0-9_]*PORT)\b", page.read_text())
+        for port, variable in pairs:
+            assert defaults.get(variable) == port, f"{page.name}: {port} ({variable})"
+            named.add((page.name, variable))
+    assert {("README.md", "EMBEDDED_DB_PORT"), ("load-testing.md", "LOCUST_PORT")} <= named
+
+
+def ci_apt_packages() -> set[str]:
+    """The Debian packages `.ci/run` installs for the tests (its `apt_packages` list)."""
+    script = (ROOT / ".ci" / "run").read_text()
+    block = re.search(r"^apt_packages=\((.*?)^\)", script, flags=re.MULTILINE | re.DOTALL)
+    assert block is not None
+    return {word for line in block[1].splitlines() for word in line.split("#")[0].split()}
+
+
+def test_testing_page_installs_every_program_the_tests_use() -> None:
+    page = (DOCS / "testing.md").read_text()
+    (packages,) = re.findall(r"^sudo apt-get install (.+)$", page, flags=re.MULTILINE)
+    assert set(packages.split()) == ci_apt_packages()
+
+
 # -- the API page ---------------------------------------------------------------------------------
 
 

@@ -8,6 +8,7 @@ import os
 import pty
 import re
 import select
+import signal
 import subprocess
 import sys
 import time
@@ -41,33 +42,106 @@ def test_colored_format_colors_level_and_dims_logger_only() -> None:
     assert LINE.match(re.sub(r"\x1b\[\d+m", "", line))
 
 
-def test_server_logs_in_color_on_a_terminal(database_url: str) -> None:
-    # stderr on a pseudo-terminal, as in `make run` from a shell.
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-    env |= {"DATABASE_URL": database_url, "PORT": str(free_port())}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "src" / "main.py")],
-        cwd=ROOT,
-        env=env,
-        stdout=follower,
-        stderr=follower,
-    )
-    os.close(follower)
-    output = b""
-    try:
-        deadline = time.monotonic() + 60
-        while b"Application startup complete" not in output and time.monotonic() < deadline:
-            if select.select([leader], [], [], 0.5)[0]:
-                output += os.read(leader, 65536)
-    finally:
-        process.terminate()
-        process.wait(20)
-        os.close(leader)
+class OnATerminal:
+    """`python src/main.py` with its output on a pseudo-terminal, as `make run` from a shell, in a
+    process group of its own (the terminal's foreground group)."""
 
-    text = output.decode(errors="replace")
+    def __init__(self, env: dict[str, str]) -> None:
+        self.leader, follower = pty.openpty()
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "src" / "main.py")],
+            cwd=ROOT,
+            env=environment | env,
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            start_new_session=True,
+        )
+        os.close(follower)
+        self.output = b""
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 60) -> str:
+        """What the terminal showed, once `text` shows `count` times (or the output ended)."""
+        deadline = time.monotonic() + timeout
+        while self.output.count(text.encode()) < count and time.monotonic() < deadline:
+            if not self._read(0.5):
+                break
+        return self.output.decode(errors="replace")
+
+    def rest(self, timeout: float = 5) -> str:
+        """Everything, once every process writing to the terminal has ended."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self._read(0.5):
+            pass
+        return self.output.decode(errors="replace")
+
+    def _read(self, wait: float) -> bool:
+        """Read what is there within `wait` seconds; False once the terminal has no writer."""
+        if select.select([self.leader], [], [], wait)[0]:
+            try:
+                self.output += os.read(self.leader, 65536)
+            except OSError:  # EIO: every process writing to the terminal has ended
+                return False
+        return True
+
+    def ctrl_c(self, timeout: float = 30) -> int:
+        """SIGINT to the whole process group, as the terminal sends on Ctrl+C; the exit code."""
+        os.killpg(self.process.pid, signal.SIGINT)
+        return self.process.wait(timeout)
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        os.close(self.leader)
+
+
+def test_server_logs_in_color_on_a_terminal(database_url: str) -> None:
+    terminal = OnATerminal({"DATABASE_URL": database_url, "PORT": str(free_port())})
+    try:
+        text = terminal.wait_for("Application startup complete")
+    finally:
+        terminal.close()
+
     assert "Application startup complete" in text
     assert f"{ANSI}32mINFO{ANSI}0m:{ANSI}2muvicorn.error{ANSI}0m:" in text
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize(
+    "mode",
+    [
+        {},
+        {"RELOAD": "true"},  # `make run`: uvicorn's reloader runs the server in a child process
+        {"WORKERS": "2"},
+    ],
+    ids=["plain", "reload", "workers"],
+)
+def test_ctrl_c_on_a_terminal_shows_each_servers_last_lines(
+    database_url: str, mode: dict[str, str]
+) -> None:
+    workers = int(mode.get("WORKERS", 1))
+    terminal = OnATerminal({"DATABASE_URL": database_url, "PORT": str(free_port())} | mode)
+    try:
+        terminal.wait_for("Application startup complete", count=workers)
+        code = terminal.ctrl_c()
+        text = re.sub(r"\x1b\[\d+m", "", terminal.rest())
+    finally:
+        terminal.close()
+
+    assert code == 0, text
+    servers = re.findall(r"Started server process \[(\d+)\]", text)
+    assert len(servers) == workers, text
+    # Each server process's own last lines, the database closed before it ends.
+    for pid in servers:
+        assert f"Finished server process [{pid}]" in text, text
+    assert text.count("Disconnected from database") == workers, text
+    assert text.count("Application shutdown complete.") == workers, text
 
 
 def test_server_logs_plain_text_to_a_file(server: ServerProcess) -> None:

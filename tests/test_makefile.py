@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.support import ROOT, free_port
+from tests.support import ROOT, ServerProcess, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -144,3 +146,34 @@ def test_tail_without_a_log_says_to_start_first(make: Make) -> None:
 
     assert result.returncode == 2
     assert result.stdout == f"error: no {make.log_file} yet: make start\n"
+
+
+def test_load_test_serves_locusts_web_ui_on_locust_port(
+    make: Make, server: ServerProcess, tmp_path: Path
+) -> None:
+    web = f"http://127.0.0.1:{free_port()}"
+    command = ["make", "--no-print-directory", "load-test", f"PORT={server.port}"]
+    command.append(f"LOCUST_PORT={web.rsplit(':', 1)[1]}")
+    log = tmp_path / "load-test.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=make.env, stdout=output, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"no web UI on {web}:\n{log.read_text()}"
+            try:
+                page = requests.get(web, timeout=5)
+                break
+            except requests.ConnectionError:
+                time.sleep(0.2)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # Locust stops, and make with it
+        process.wait(30)
+
+    assert page.status_code == 200
+    # Locust's page, aimed at the service make was told about (no users started, no load sent).
+    assert f'"host": "{server.base}"' in page.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pwd
 import random
 import shutil
 import subprocess
@@ -19,6 +20,14 @@ import pytest
 from tests.support import ServerProcess, demo_curl_session, free_port, reachable_dir, sql
 
 pytestmark = pytest.mark.e2e
+
+
+def user_exists(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -79,6 +88,8 @@ class PgBouncer:
         executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(executable).exists():
             pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
+        if os.geteuid() == 0 and not user_exists("postgres"):
+            pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
         parts = urlsplit(url)
         self.port = free_port()
         self.database = parts.path.lstrip("/")

@@ -7,7 +7,7 @@ from importlib import resources
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from notes_api import __version__, auth, errors
+from notes_api import __version__, api_docs, auth, errors
 from notes_api.config import Settings
 from notes_api.lifespan import lifespan
 from notes_api.middleware import Guards
@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=resources.files("notes_api").joinpath("description.md").read_text(),
         lifespan=lifespan(settings),
         responses=errors.TOO_LARGE,
+        # api_docs serves both pages, with Swagger UI and ReDoc from this service, not a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     if settings.cors_origins:
         app.add_middleware(
@@ -34,14 +37,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Link"],
         )
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
-    pages = frozenset(
-        p for p in (app.docs_url, app.redoc_url, app.swagger_ui_oauth2_redirect_url) if p
-    )
     app.add_middleware(
         Guards,
         max_body_size=settings.max_body_size,
         retry_after=errors.RETRY_AFTER_SECONDS,
-        page_paths=pages,
         lenient_json=settings.lenient_content_type,
     )
     errors.install(app)
@@ -65,4 +64,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         | (auth.UNAUTHORIZED_RESPONSE if write_guard else {}),
     )
     app.include_router(health.router)
+    api_docs.install(app)
     return app

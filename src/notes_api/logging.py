@@ -52,7 +52,8 @@ class BackgroundHandler(logging.Handler):
     measured slower than writing in place), formats the waiting records and writes them in one
     `write`. Records leave in the order they came, at most `interval` seconds late; `close()`
     (logging does it at exit, and dictConfig when it replaces the handler) writes what is still
-    queued before it returns.
+    queued before it returns. A process killed by a signal's default action never gets there:
+    src/main.py makes SIGTERM and SIGINT end uvicorn's server processes through Python's exit.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = 0.05) -> None:

@@ -17,16 +17,14 @@ JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
-# Answers are JSON for programs: nothing in them should run, load, or be framed.
+# Answers are JSON for programs: nothing in them should run, load, or be framed. The pages of
+# api_docs.py set a Content-Security-Policy of their own, which is kept.
 API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"no-referrer"),
     (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
 )
-# Swagger UI and ReDoc load scripts and styles from a CDN and run inline scripts: their pages get
-# every header except the API's strict Content-Security-Policy.
-PAGE_HEADERS = tuple(h for h in API_HEADERS if h[0] != b"content-security-policy")
 
 
 class Guards:
@@ -56,20 +54,18 @@ class Guards:
         *,
         max_body_size: int,
         retry_after: int,
-        page_paths: frozenset[str],
         lenient_json: bool,
     ) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.retry_after = retry_after
-        self.page_paths = page_paths
         self.lenient_json = lenient_json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        secure = SecureSend(send, PAGE_HEADERS if scope["path"] in self.page_paths else API_HEADERS)
+        secure = SecureSend(send)
         try:
             length, has_body, label = body_headers(scope)
             within_limit = await self.limit_body(length, has_body, receive, secure)
@@ -133,11 +129,10 @@ class Guards:
 class SecureSend:
     """`send`, adding the security headers to the answer's start; `started` once it has."""
 
-    __slots__ = ("_extra", "_send", "started")
+    __slots__ = ("_send", "started")
 
-    def __init__(self, send: Send, extra: tuple[tuple[bytes, bytes], ...]) -> None:
+    def __init__(self, send: Send) -> None:
         self._send = send
-        self._extra = extra
         self.started = False
 
     async def __call__(self, message: Message) -> None:
@@ -145,7 +140,7 @@ class SecureSend:
             self.started = True
             headers = message.get("headers", [])
             present = {k.lower() for k, _ in headers}
-            added = [h for h in self._extra if h[0] not in present]
+            added = [h for h in API_HEADERS if h[0] not in present]
             message = {**message, "headers": [*headers, *added]}
         await self._send(message)
 
