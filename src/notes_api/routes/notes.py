@@ -42,7 +42,16 @@ async def create_note(note: NoteIn, database: DatabaseDep) -> Response:
 @router.get(
     "",
     response_model=list[Note],
-    responses={200: {"headers": {"Link": {"description": 'rel="next": the following page'}}}},
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'rel="next": the following page',
+                    "schema": {"type": "string"},  # OpenAPI requires a header's schema
+                }
+            }
+        }
+    },
 )
 async def list_notes(
     database: DatabaseDep,
