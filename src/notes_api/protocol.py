@@ -141,7 +141,7 @@ class _RequestLimits(asyncio.Protocol):
             self.transport.close()  # an answer has begun: it cannot be replaced
 
     def _answer_and_close(self, status: HTTPStatus, detail: str) -> None:
-        body = json.dumps({"detail": detail}).encode()
+        body = json.dumps({"detail": detail}, separators=(",", ":")).encode()
         lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode()]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
         lines += [
