@@ -7,7 +7,10 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import re
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +20,7 @@ import pytest
 import requests
 
 from notes_api.config import Settings
-from tests.support import ServerProcess, free_port, seed, sql
+from tests.support import ROOT, ServerProcess, free_port, seed, sql
 
 pytestmark = pytest.mark.e2e
 
@@ -336,3 +339,25 @@ def test_requests_past_the_concurrency_limit_get_503(
             connection.close()
         assert process.stop() == 0
     assert "Exceeded concurrency limit." in process.log.read_text()
+
+
+# --- cost -------------------------------------------------------------------------------------
+
+
+def test_bench_protocol_prints_what_the_limits_cost() -> None:
+    script = ROOT / "scripts" / "bench_protocol.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--requests=50", "--rounds=2"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    for parser in ("httptools", "h11"):
+        for name in (parser, f"{parser} + limits"):
+            assert any(re.fullmatch(rf"{re.escape(name)} +[\d.]+ µs per request", x) for x in lines)
+        added = rf"the limits add [+-][\d.]+ µs per request to {parser}"
+        assert any(re.fullmatch(added, line) for line in lines), run.stdout
