@@ -72,6 +72,19 @@ class _RequestLimits(asyncio.Protocol):
     request_started: float | None = None
     timer: asyncio.TimerHandle | None = None
 
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        limits: RequestLimits,
+    ) -> None:
+        # uvicorn's protocol (next in the subclass's MRO) takes the first four.
+        super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
+        self.limits = limits
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.request_started = self.loop.time()
@@ -170,18 +183,6 @@ class _RequestLimits(asyncio.Protocol):
 class HttpToolsProtocol(_RequestLimits, httptools_impl.HttpToolsProtocol):
     """uvicorn's httptools protocol (the default parser), with `RequestLimits`."""
 
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        limits: RequestLimits,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.limits = limits
-
     def on_headers_complete(self) -> None:
         self._head_received()
         super().on_headers_complete()
@@ -201,18 +202,6 @@ class H11Protocol(_RequestLimits, h11_impl.H11Protocol):
     h11 keeps its own limit on an unfinished head (`h11_max_incomplete_event_size`, which
     src/main.py sets to the same size); the one here also catches a head that arrives whole.
     """
-
-    def __init__(
-        self,
-        config: Config,
-        server_state: ServerState,
-        app_state: dict[str, Any],
-        _loop: asyncio.AbstractEventLoop | None = None,
-        *,
-        limits: RequestLimits,
-    ) -> None:
-        super().__init__(config, server_state, app_state, _loop)
-        self.limits = limits
 
     def handle_events(self) -> None:
         super().handle_events()
