@@ -10,8 +10,8 @@ subclasses of uvicorn's protocols in `uvicorn.run(http=...)`, and each connectio
 - A deadline: a request's line, headers and body must all arrive within `timeout` seconds of its
   first byte (of the connection's opening, for the first request). Past it, the connection is
   closed, with a 408 if part of a request came and no answer has started; a connection that sent
-  nothing is closed quietly, as uvicorn closes an idle one. The deadline is disarmed once the
-  request is in: how long the answer takes (the streamed export) is not its concern.
+  nothing is closed quietly, as uvicorn closes an idle one. The clock stops once the request is
+  in: how long the answer takes (the streamed export) is not its concern.
 - A head limit: the parser is fed at most `max_head_size` bytes of request line and headers. A
   head that has not ended by then is answered 431 and the connection closed, the rest unread.
 """
