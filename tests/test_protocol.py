@@ -26,7 +26,8 @@ pytestmark = pytest.mark.e2e
 
 TIMEOUT = 1.5  # REQUEST_TIMEOUT of the servers here, in seconds
 LIMIT = Settings(_env_file=None).max_header_size
-# A late close is a failure only past this much after the deadline (the machine is shared).
+# A close is early if it comes more than half a second before the deadline (the client's clock
+# starts a little after the server's), late if more than SLACK after it (the machine is shared).
 SLACK = 2.0
 
 
@@ -126,7 +127,7 @@ def test_trickled_header_is_cut_at_the_deadline_with_408(server: ServerProcess) 
         answer, seconds = trickle(connection, b"GET /notes HTTP/1.1\r\nHost: test\r\nX-Slow: ")
 
     assert status_and_detail(answer) == (408, f"The request was not received within {TIMEOUT} s")
-    assert TIMEOUT - 0.1 <= seconds < TIMEOUT + SLACK
+    assert TIMEOUT - 0.5 <= seconds < TIMEOUT + SLACK
     print(f"\ntrickled header cut after {seconds:.2f} s (REQUEST_TIMEOUT={TIMEOUT})")
 
 
@@ -141,7 +142,7 @@ def test_trickled_body_is_cut_at_the_deadline_and_nothing_is_written(
         answer, seconds = trickle(connection, head + b'{"text": "')
 
     assert status_and_detail(answer)[0] == 408
-    assert TIMEOUT - 0.1 <= seconds < TIMEOUT + SLACK
+    assert TIMEOUT - 0.5 <= seconds < TIMEOUT + SLACK
     assert requests.get(f"{server.base}/notes", timeout=5).json() == []
 
 
@@ -154,7 +155,7 @@ def test_connection_that_sends_nothing_is_closed_quietly_at_the_deadline(
         seconds = time.monotonic() - started
 
     assert answer == b""  # nothing of a request came: nothing to answer
-    assert TIMEOUT - 0.1 <= seconds < TIMEOUT + SLACK
+    assert TIMEOUT - 0.5 <= seconds < TIMEOUT + SLACK
 
 
 def test_deadline_counts_per_request_on_a_kept_alive_connection(server: ServerProcess) -> None:
@@ -182,16 +183,20 @@ def test_slowloris_connections_are_all_closed_and_their_files_released(
     try:
         for connection in connections:
             connection.sendall(b"GET /notes HTTP/1.1\r\nHost: test\r\nX-Slow: a")
-        assert wait_for(lambda: open_files(pid) >= before + 200, 5)
+        opened = time.monotonic()
         # Meanwhile the server answers everyone else.
         assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
 
-        assert wait_for(lambda: open_files(pid) <= before + 2, TIMEOUT + SLACK)
-        for connection in connections:
-            assert status_and_detail(read_until_closed(connection))[0] == 408
+        answers = [read_until_closed(connection) for connection in connections]
+        seconds = time.monotonic() - opened
     finally:
         for connection in connections:
             connection.close()
+
+    assert [status_and_detail(answer)[0] for answer in answers] == [408] * 200
+    assert seconds < TIMEOUT + SLACK
+    # Their 200 files are released (the pool may have opened a connection meanwhile).
+    assert wait_for(lambda: open_files(pid) <= before + 2, 5), (before, open_files(pid))
 
 
 def test_slow_answer_is_never_cut_export_of_a_million_notes(
