@@ -23,6 +23,7 @@ from notes_api.config import Settings, as_environment, load_settings
 from notes_api.database_url import ConnectionTarget
 from notes_api.embedded import EmbeddedUnavailableError, serving
 from notes_api.logging import log_config
+from notes_api.protocol import RequestLimits, http_protocol
 
 logger = logging.getLogger("notes_api.main")
 
@@ -51,9 +52,16 @@ def serve(settings: Settings) -> None:
         # headers mean nothing, and parsing them costs every request.
         proxy_headers=settings.forwarded_allow_ips is not None,
         forwarded_allow_ips=settings.forwarded_allow_ips,
-        # uvloop's event loop and httptools' parser when installed (uvicorn[standard] has them).
+        # uvloop's event loop when installed (uvicorn[standard] has it, but not on every platform).
         loop="uvloop" if has_module("uvloop") else "asyncio",
-        http="httptools" if has_module("httptools") else "h11",
+        # The parser's protocol, with a deadline and a size limit for receiving each request.
+        http=http_protocol(
+            settings.http_parser,
+            RequestLimits(timeout=settings.request_timeout, max_head_size=settings.max_header_size),
+        ),
+        h11_max_incomplete_event_size=settings.max_header_size,
+        # Past this many connections or requests in progress, new requests get 503.
+        limit_concurrency=settings.limit_concurrency,
     )
 
 

@@ -38,6 +38,20 @@ def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
     return asyncio.run(run())
 
 
+def seed(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`scripts/seed.py` (what `make seed` runs) on `database_url`."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    environment["DATABASE_URL"] = database_url
+    return subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "seed.py"), *arguments],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
 def with_database(url: str, name: str) -> str:
     """The same server as `url`, database `name`."""
     return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))

@@ -84,6 +84,16 @@ def test_configuration_page_lists_every_setting_with_its_default() -> None:
         assert meaning, f"{variable} has no meaning on the page"
 
 
+def test_env_example_lists_every_setting_with_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = ROOT / ".env.example"
+    listed = set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example.read_text(), re.MULTILINE))
+    assert set(settings_fields()) <= listed, "settings missing from .env.example"
+    for variable in settings_fields():
+        monkeypatch.delenv(variable, raising=False)  # read the file alone
+
+    assert Settings(_env_file=example) == Settings(_env_file=None)
+
+
 # -- Makefile -------------------------------------------------------------------------------------
 
 

@@ -2,26 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 from fastapi.testclient import TestClient
 
-from tests.support import ROOT, sql
-
-
-def seed(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
-    environment["DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "seed.py"), *arguments],
-        cwd=ROOT,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+from tests.support import seed, sql
 
 
 def test_seed_adds_notes_in_batches_and_reports_the_rate(

@@ -95,6 +95,31 @@ class Settings(BaseSettings):
     max_body_size: int = Field(
         default=64 * 1024, ge=1, description="Largest request body accepted, in bytes (else 413)."
     )
+    max_header_size: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        description="Largest request line and headers together, in bytes (else 431).",
+    )
+    request_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description=(
+            "Seconds a client has to send a whole request (line, headers, body) from its first "
+            "byte (else 408, and the connection is closed). The answer's time is not counted."
+        ),
+    )
+    limit_concurrency: int = Field(
+        default=500,
+        ge=1,
+        description=(
+            "Connections (or requests) a server process serves at once; past it, new requests "
+            "get 503. Keep it under `ulimit -n`."
+        ),
+    )
+    http_parser: Literal["httptools", "h11"] = Field(
+        default="httptools",
+        description="uvicorn's HTTP parser: httptools (fast, C), or h11 (pure Python).",
+    )
     api_token: SecretStr | None = Field(
         default=None,
         description="When set, writes need `Authorization: Bearer <API_TOKEN>`.",

@@ -39,7 +39,16 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
 @reads.get(
     "",
     response_model=list[Note],
-    responses={200: {"headers": {"Link": {"description": 'rel="next": the following page'}}}},
+    responses={
+        200: {
+            "headers": {
+                "Link": {
+                    "description": 'rel="next": the following page',
+                    "schema": {"type": "string"},  # OpenAPI requires a header's schema
+                }
+            }
+        }
+    },
 )
 async def list_notes(
     database: DatabaseDep,
