@@ -24,7 +24,7 @@ LOG_FILE ?= run.log
 SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
-.PHONY: help install lock run start status stop tail adminer test check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: help install lock run start status stop tail adminer db-upgrade test check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-scale
 
 help: ## List the targets
@@ -72,6 +72,9 @@ tail: ## Follow the log of the API started by `make start`
 
 adminer: install ## Serve Adminer on http://127.0.0.1:8080 for the service's database
 	@$(RUN) scripts/adminer.py
+
+db-upgrade: install ## Move the embedded PostgreSQL's data to its newest version (service stopped)
+	@$(RUN) scripts/db_upgrade.py
 
 migrate: install ## Apply pending database migrations
 	$(RUN) -m notes_api.migrate

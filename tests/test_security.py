@@ -247,7 +247,7 @@ def tls_cluster() -> Iterator[tuple[str, Certificates]]:
     """A throwaway PostgreSQL serving TLS with a certificate for `localhost`, and its URL."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (apt-get install openssl)")
-    # The embedded (pgserver) binaries are built without TLS; Debian's have it.
+    # The embedded server's binaries are built without TLS; Debian's have it.
     bin_dir = system_postgres_bin()
     if bin_dir is None:
         pytest.skip("no TLS-capable PostgreSQL server binaries (apt-get install postgresql)")
