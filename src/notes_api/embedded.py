@@ -55,7 +55,7 @@ def wheel_binaries() -> dict[str, Path]:
     except ImportError as error:
         raise EmbeddedUnavailableError(
             "DATABASE_URL is unset and the embedded PostgreSQL is not installed "
-            "(make install, or poetry install --with embedded). "
+            "(make install, or poetry install --only main,embedded). "
             "Set DATABASE_URL=postgresql://user:password@host:5432/database to use your own server."
         ) from error
     return {str(major): Path(path) for major, path in sorted(POSTGRES_VERSIONS.items())}
