@@ -200,16 +200,19 @@ class EmbeddedPostgres:
             if kept.exists():
                 raise EmbeddedUnavailableError(f"{kept} is in the way: move it elsewhere first")
             new_bin = binaries[target]
-            run_as = self._prepare_system_user(new_bin)
+            # pg_upgrade runs both versions' servers: the server's user must reach both.
             self._prepare_system_user(old_bin)
+            run_as = self._prepare_system_user(new_bin)
             staged = self.root / f"pgdata-{target}.new"
             shutil.rmtree(staged, ignore_errors=True)  # a failed attempt's, never data in use
             staged.mkdir(mode=0o700)
             if run_as:
                 shutil.chown(staged, user=run_as, group=run_as)
             logger.info("Upgrading %s from PostgreSQL %s to %s", self.pgdata, current, target)
-            # Clusters made before had no data checksums; pg_upgrade needs both sides alike.
-            self._initdb(staged, new_bin, run_as, "--no-data-checksums")
+            # pg_upgrade needs data checksums on both sides or on neither: initdb turns them on
+            # from PostgreSQL 18, and clusters made before had none.
+            checksums = [] if int(current) >= 18 else ["--no-data-checksums"]
+            self._initdb(staged, new_bin, run_as, *checksums)
             # pg_upgrade writes its scripts to, and opens its servers' sockets in, its directory.
             work = self.root / ".pg_upgrade"
             shutil.rmtree(work, ignore_errors=True)
@@ -336,7 +339,7 @@ class EmbeddedPostgres:
             user=run_as,
             check=False,
             cwd=cwd,
-            env=os.environ | env if env else None,
+            env=(os.environ | env) if env else None,
         )
         if result.returncode != 0:
             raise EmbeddedUnavailableError(
