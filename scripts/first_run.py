@@ -5,9 +5,10 @@ answer, and how big the install it made is.
 
 Clones this checkout (its committed HEAD) into a temporary directory and runs `make run` there, with
 an empty pip cache and free ports, asking /health until it answers; then stops it (Ctrl+C) and
-prints the seconds to the first answer and the size of `.venv/` (and of `.tools/`, where make puts
-poetry when it is not on PATH). pip's local configuration (extra indexes, find-links) is set aside,
-so packages come from the package index, as on a user's machine. Needs only Python, git and make.
+prints the seconds to the first answer, when each step began (from make's output), the machine's
+load, and the size of `.venv/` (and of `.tools/`, where make puts poetry when it is not on PATH).
+pip's local configuration (extra indexes, find-links) is set aside, so packages come from the
+package index, as on a user's machine. Needs only Python, git and make.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -27,6 +29,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600.0
+# The steps of a first `make run`, each known by the first line make prints for it.
+STEPS = {
+    "poetry into .tools/": "installing it in .tools/",
+    "the main group and the project": "export --only main",
+    "the embedded group": "export --with embedded",
+    "the service's start": "src/main.py",
+}
 
 
 def free_port() -> int:
@@ -79,33 +88,55 @@ def main() -> None:
 
     log = work / "make-run.log"
     print(f"make run PYTHON={args.python} in {clone} (log: {log})", file=sys.stderr)
+    load_before = os.getloadavg()[0]
+    began: dict[str, float] = {}
     started = time.monotonic()
-    with log.open("wb") as output:
-        make = subprocess.Popen(
-            ["make", "run", f"PYTHON={args.python}"],
-            cwd=clone,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, for the Ctrl+C below
-        )
-        try:
-            while not answers(f"http://127.0.0.1:{port}/health"):
-                if make.poll() is not None or time.monotonic() - started > TIMEOUT:
-                    tail = log.read_text()[-3000:]
-                    raise SystemExit(f"error: no answer; the end of {log}:\n{tail}")
-                time.sleep(0.2)
-            first_answer = time.monotonic() - started
-        finally:
-            if make.poll() is None:
-                os.killpg(make.pid, signal.SIGINT)
-                make.wait(30)
+    make = subprocess.Popen(
+        ["make", "run", f"PYTHON={args.python}"],
+        cwd=clone,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, for the Ctrl+C below
+    )
+
+    def record() -> None:
+        """make's output into the log, each line with the second it came, and when steps began."""
+        assert make.stdout is not None
+        with log.open("w") as output:
+            for line in make.stdout:
+                now = time.monotonic() - started
+                output.write(f"{now:6.1f} {line}")
+                output.flush()
+                for step, marker in STEPS.items():
+                    if marker in line:
+                        began.setdefault(step, now)
+
+    recorder = threading.Thread(target=record)
+    recorder.start()
+    try:
+        while not answers(f"http://127.0.0.1:{port}/health"):
+            if make.poll() is not None or time.monotonic() - started > TIMEOUT:
+                tail = log.read_text()[-3000:]
+                raise SystemExit(f"error: no answer; the end of {log}:\n{tail}")
+            time.sleep(0.2)
+        first_answer = time.monotonic() - started
+    finally:
+        if make.poll() is None:
+            os.killpg(make.pid, signal.SIGINT)
+            make.wait(30)
+        recorder.join()
 
     venv, tools = disk_usage_mib(clone / ".venv"), disk_usage_mib(clone / ".tools")
     version = subprocess.run(
         [str(clone / ".venv" / "bin" / "python"), "-V"], capture_output=True, text=True, check=False
     ).stdout.strip()
     print(f"{version}: first answer after {first_answer:.1f} s")
+    for step, second in sorted(began.items(), key=lambda item: item[1]):
+        print(f"  {second:5.1f} s  {step}")
+    load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
+    print(f"  load average (1 min, {os.cpu_count()} CPUs): {load}")
     print(f"  .venv/   {venv:6.1f} MiB  (what the service runs on)")
     print(f"  .tools/  {tools:6.1f} MiB  (poetry, to export the lock; none if it is on PATH)")
     if args.keep:
