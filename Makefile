@@ -37,11 +37,13 @@ $(TOOLS)/bin/poetry:
 		{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
 	@echo "poetry is not on PATH (or cannot export): installing it in .tools/"
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet poetry poetry-plugin-export
+	$(TOOLS)/bin/pip install --quiet --no-compile poetry poetry-plugin-export
 
 # Poetry resolves (poetry.lock) and exports; pip installs the exported, hash-pinned requirements.
-# pip needs only the simple package index, which every mirror and proxy serves.
-PIP_INSTALL := $(RUN) -m pip install --quiet --disable-pip-version-check
+# pip needs only the simple package index, which every mirror and proxy serves. --no-compile:
+# Python compiles a module when it is first imported; compiling every file of every package up
+# front (all of SQLAlchemy's dialects, poetry's own packages) made the first `make run` slower.
+PIP_INSTALL := $(RUN) -m pip install --quiet --disable-pip-version-check --no-compile
 
 # The main group (what the service imports) and the project itself, editable, so that
 # `python -m notes_api...` and `alembic` import src/notes_api.
