@@ -11,9 +11,10 @@ TOOLS := $(CURDIR)/.tools
 ifeq ($(origin POETRY), undefined)
 POETRY := $(shell poetry export --help >/dev/null 2>&1 && command -v poetry || echo $(TOOLS)/bin/poetry)
 endif
-VENV := $(CURDIR)/.venv
+# One virtualenv per Python, if you like: `make test PYTHON=python3.13 VENV=.venv-3.13`.
+VENV ?= .venv
+override VENV := $(abspath $(VENV))
 RUN := $(VENV)/bin/python
-GROUPS := embedded,dev,load,docs
 
 # Settings the Makefile passes on when given: `make run PORT=5050`.
 export HOST PORT DATABASE_URL LOG_LEVEL WORKERS
@@ -24,7 +25,7 @@ LOG_FILE ?= run.log
 SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
-.PHONY: help install lock run start status stop tail adminer test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer
 
 help: ## List the targets
@@ -36,63 +37,81 @@ $(TOOLS)/bin/poetry:
 		{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
 	@echo "poetry is not on PATH (or cannot export): installing it in .tools/"
 	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet poetry poetry-plugin-export
+	$(TOOLS)/bin/pip install --quiet --no-compile poetry poetry-plugin-export
 
 # Poetry resolves (poetry.lock) and exports; pip installs the exported, hash-pinned requirements.
-# pip needs only the simple package index, which every mirror and proxy serves.
-$(VENV)/.installed: pyproject.toml poetry.lock | $(POETRY)
+# pip needs only the simple package index, which every mirror and proxy serves. --no-compile:
+# Python compiles a module when it is first imported; compiling every file of every package up
+# front (all of SQLAlchemy's dialects, poetry's own packages) made the first `make run` slower.
+PIP_INSTALL := $(RUN) -m pip install --quiet --disable-pip-version-check --no-compile
+
+# The main group (what the service imports) and the project itself, editable, so that
+# `python -m notes_api...` and `alembic` import src/notes_api.
+$(VENV)/.installed-main: pyproject.toml poetry.lock | $(POETRY)
 	$(POETRY) check --lock
 	test -x $(RUN) || $(PYTHON) -m venv $(VENV)
-	$(POETRY) export --with $(GROUPS) --format requirements.txt --output $(VENV)/requirements.txt
-	$(RUN) -m pip install --quiet --disable-pip-version-check --require-hashes -r $(VENV)/requirements.txt
-	@# The project itself, editable, so `python -m notes_api...` and `alembic` import src/notes_api.
-	$(RUN) -m pip install --quiet --disable-pip-version-check --no-deps --editable .
+	$(POETRY) export --only main --format requirements.txt --output $(VENV)/requirements-main.txt
+	$(PIP_INSTALL) --require-hashes -r $(VENV)/requirements-main.txt
+	$(PIP_INSTALL) --no-deps --editable .
 	touch $@
 
-install: $(VENV)/.installed ## Install the project (Python packages, in .venv/)
+# Each other group on top of it, the first time a target needs it (a stamp per group installed):
+# embedded (the PostgreSQL of `make run`), dev (tests, linters), load (Locust, charts), docs.
+$(VENV)/.installed-%: $(VENV)/.installed-main
+	$(POETRY) export --with $* --format requirements.txt --output $(VENV)/requirements-$*.txt
+	$(PIP_INSTALL) --require-hashes -r $(VENV)/requirements-$*.txt
+	touch $@
+
+installed = $(foreach group,$(1),$(VENV)/.installed-$(group))
+SERVE := $(call installed,embedded)
+
+install: $(SERVE) ## Install what running the service needs (in .venv/); other targets add theirs
 
 lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml
 	$(TOOLS)/bin/python scripts/lock.py
 
-run: install ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
+run: $(SERVE) ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
 	RELOAD=true $(RUN) src/main.py
 
-start: install ## Start the API in the background (pid in run.pid, log in run.log); waits for /ready
+start: $(SERVE) ## Start the API in the background (pid in run.pid, log in run.log); waits for /ready
 	@$(SERVER) start
 
-status: install ## Tell whether the API started by `make start` runs (pid file, then /health)
+status: $(SERVE) ## Tell whether the API started by `make start` runs (pid file, then /health)
 	@$(SERVER) status
 
-stop: install ## Stop the API started by `make start`: SIGTERM, then wait for it to end
+stop: $(SERVE) ## Stop the API started by `make start`: SIGTERM, then wait for it to end
 	@$(SERVER) stop
 
 tail: ## Follow the log of the API started by `make start`
 	@test -f $(LOG_FILE) || { echo "error: no $(LOG_FILE) yet: make start"; exit 1; }
 	tail -n 50 -F $(LOG_FILE)
 
-adminer: install ## Serve Adminer on http://127.0.0.1:8080 for the service's database
+adminer: $(SERVE) ## Serve Adminer on http://127.0.0.1:8080 for the service's database
 	@$(RUN) scripts/adminer.py
 
-migrate: install ## Apply pending database migrations
+db-upgrade: $(SERVE) ## Move the embedded PostgreSQL's data to its newest version (service stopped)
+	@$(RUN) scripts/db_upgrade.py
+
+migrate: $(SERVE) ## Apply pending database migrations
 	$(RUN) -m notes_api.migrate
 
-migration: install ## Write a migration from changes to tables.py: make migration MSG="add tags"
+migration: $(SERVE) ## Write a migration from changes to tables.py: make migration MSG="add tags"
 	@test -n "$(MSG)" || { echo 'error: say what it does: make migration MSG="add tags"'; exit 2; }
 	$(RUN) -m notes_api.migrate revision -m "$(MSG)"
 
-test: install ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
+test: $(call installed,embedded dev docs) ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
 
-test-lowest-sqlalchemy: install ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
+test-lowest-sqlalchemy: $(call installed,embedded dev) ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
 	$(RUN) scripts/lowest_sqlalchemy.py
 
-check: install ## Lint and type-check: ruff, ruff format --check, mypy --strict; zizmor on the workflows
+check: $(call installed,embedded dev load) ## Lint and type-check: ruff, ruff format --check, mypy --strict; zizmor on the workflows
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy
 	$(VENV)/bin/zizmor --offline --quiet --no-progress .github/workflows/
 
-lint: install ## Format the code and apply ruff's safe fixes
+lint: $(call installed,dev) ## Format the code and apply ruff's safe fixes
 	$(RUN) -m ruff format .
 	$(RUN) -m ruff check --fix .
 
@@ -100,16 +119,16 @@ DOCS_PORT ?= 8000
 
 # docs-serve is not strict: a link to a page not yet written is a warning while you edit, not a
 # dead preview. docs-build (and CI) are.
-docs-serve: install ## Preview the docs site with live reload on http://127.0.0.1:8000 (DOCS_PORT=...)
+docs-serve: $(call installed,docs) ## Preview the docs site with live reload on http://127.0.0.1:8000 (DOCS_PORT=...)
 	$(VENV)/bin/mkdocs serve --no-strict --dev-addr 127.0.0.1:$(DOCS_PORT)
 
-docs-build: install ## Build the docs site into site/, failing on any warning (mkdocs --strict)
+docs-build: $(call installed,docs) ## Build the docs site into site/, failing on any warning (mkdocs --strict)
 	$(VENV)/bin/mkdocs build --strict
 
-publish: install ## Publish the docs site to GitHub Pages (the gh-pages branch of origin)
+publish: $(call installed,docs) ## Publish the docs site to GitHub Pages (the gh-pages branch of origin)
 	$(VENV)/bin/mkdocs gh-deploy --force
 
-screenshots: install ## Retake the docs' screenshots from the running service (needs chromium)
+screenshots: $(call installed,embedded dev) ## Retake the docs' screenshots from the running service (needs chromium)
 	$(RUN) scripts/screenshots.py
 	@# Adminer's picture comes from its browser test, which drives the real `make adminer`.
 	ADMINER_SCREENSHOT=$(CURDIR)/docs/images/adminer-notes.png $(RUN) -m pytest -q -p no:cacheprovider tests/test_adminer_browser.py
@@ -121,11 +140,11 @@ SPAWN ?= 10
 DURATION ?= 30s
 N ?= 100000
 
-seed: install ## Add N generated notes with COPY, fast: make seed N=1000000
+seed: $(SERVE) ## Add N generated notes with COPY, fast: make seed N=1000000
 	$(RUN) scripts/seed.py $(N)
 
 # Locust against nothing prints a traceback per simulated user: check the service answers first.
-service-up: install
+service-up: $(call installed,load)
 	@$(RUN) -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=3)' \
 		$(LOAD_HOST)/health 2>/dev/null || { echo "error: no service answers on $(LOAD_HOST):" \
 		"start it first (make start, or make run in another terminal), or give HOST= PORT="; exit 1; }
@@ -142,13 +161,13 @@ load-test-headless: service-up ## Locust without UI: make load-test-headless USE
 		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) \
 		--csv reports/locust --html reports/locust.html
 
-bench: install ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~5 min)
+bench: $(call installed,embedded dev load) ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~5 min)
 	$(RUN) bench/throughput.py
 
-bench-scale: install ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
+bench-scale: $(call installed,embedded dev) ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
 	$(RUN) bench/scale.py
 
-bench-data-layer: install ## Client CPU per query: Statements vs raw asyncpg vs stock databases (~1 min)
+bench-data-layer: $(call installed,embedded dev) ## Client CPU per query: Statements vs raw asyncpg vs stock databases (~1 min)
 	$(RUN) bench/data_layer.py
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)

@@ -247,7 +247,9 @@ def test_api_page_examples_answer_as_written(server: ServerProcess) -> None:
         written = Answer.parse("\n".join(example.answer))
         actual = run_curl(example, server.base)
         where = f"docs/api.md: {example.command}"
-        assert actual.status == written.status, where
+        # The status line, less its reason phrase: Python's http.HTTPStatus gives it, and 3.13
+        # renamed 422's (RFC 9110: "Unprocessable Content", was "Unprocessable Entity").
+        assert actual.status.split()[:2] == written.status.split()[:2], where
         shown = actual if number == 0 else actual.without(COMMON_HEADERS)
         assert [n for n, _ in shown.headers] == [n for n, _ in written.headers], where
         for (name, value), (_, written_value) in zip(shown.headers, written.headers, strict=True):

@@ -11,6 +11,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -37,7 +38,8 @@ class Make:
         return f"http://127.0.0.1:{self.env['PORT']}"
 
     def __call__(self, target: str, *variables: str) -> subprocess.CompletedProcess[str]:
-        files = [f"PID_FILE={self.pid_file}", f"LOG_FILE={self.log_file}"]
+        # This Python's virtualenv, whichever the suite runs in (`make test VENV=...`).
+        files = [f"VENV={sys.prefix}", f"PID_FILE={self.pid_file}", f"LOG_FILE={self.log_file}"]
         return subprocess.run(
             ["make", "--no-print-directory", target, *files, *variables],
             cwd=ROOT,
@@ -177,3 +179,48 @@ def test_load_test_serves_locusts_web_ui_on_locust_port(
     assert page.status_code == 200
     # Locust's page, aimed at the service make was told about (no users started, no load sent).
     assert f'"host": "{server.base}"' in page.text
+
+
+def installs(target: str, venv: Path) -> list[str]:
+    """The dependency groups a first `make <target>` installs into an empty `venv`, in order."""
+    commands = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", target, f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    exports = [command.split() for command in commands if " export " in command]
+    return [export[export.index("export") + 2] for export in exports]
+
+
+@pytest.mark.parametrize(
+    ("target", "groups"),
+    [
+        # Serving needs the main group and the embedded PostgreSQL: no test, load or docs tools.
+        ("run", ["main", "embedded"]),
+        ("start", ["main", "embedded"]),
+        ("test", ["main", "embedded", "dev", "docs"]),
+        ("check", ["main", "embedded", "dev", "load"]),
+        ("docs-build", ["main", "docs"]),
+        ("load-test", ["main", "load"]),
+    ],
+)
+def test_each_target_installs_the_groups_it_needs(
+    target: str, groups: list[str], tmp_path: Path
+) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("needs make: apt-get install make")
+    assert installs(target, tmp_path / "venv") == groups
+
+
+def test_installed_groups_are_not_installed_again(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("needs make: apt-get install make")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    for group in ("main", "embedded"):
+        (venv / f".installed-{group}").touch()
+
+    # `make test` adds only what `make run` did not install.
+    assert installs("test", venv) == ["dev", "docs"]

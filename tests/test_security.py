@@ -229,12 +229,17 @@ def make_certificates(directory: Path) -> Certificates:
     """A CA, a server certificate it signs for `localhost` only, and an unrelated CA."""
     directory.mkdir(mode=0o755)
     key = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    # The extensions Python 3.13's strict verification (VERIFY_X509_STRICT) asks for: a CA's key
+    # usage, and the key identifier that links a certificate to its CA.
     for name in ("ca", "other-ca"):
         openssl("req", "-x509", *key, "-keyout", f"{name}.key", "-out", f"{name}.crt",
-                "-days", "1", "-subj", f"/CN=notes-api test {name}", cwd=directory)  # fmt: skip
+                "-days", "1", "-subj", f"/CN=notes-api test {name}",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=directory)  # fmt: skip
     openssl("req", *key, "-keyout", "server.key", "-out", "server.csr",
             "-subj", "/CN=localhost", cwd=directory)  # fmt: skip
-    (directory / "san.ext").write_text("subjectAltName=DNS:localhost\n")
+    (directory / "san.ext").write_text(
+        "subjectAltName=DNS:localhost\nauthorityKeyIdentifier=keyid\nsubjectKeyIdentifier=hash\n"
+    )
     openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
             "-CAcreateserial", "-out", "server.crt", "-days", "1",
             "-extfile", "san.ext", cwd=directory)  # fmt: skip
@@ -251,7 +256,7 @@ def tls_cluster() -> Iterator[tuple[str, Certificates]]:
     """A throwaway PostgreSQL serving TLS with a certificate for `localhost`, and its URL."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed (apt-get install openssl)")
-    # The embedded (pgserver) binaries are built without TLS; Debian's have it.
+    # The embedded server's binaries are built without TLS; Debian's have it.
     bin_dir = system_postgres_bin()
     if bin_dir is None:
         pytest.skip("no TLS-capable PostgreSQL server binaries (apt-get install postgresql)")

