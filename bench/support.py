@@ -62,9 +62,11 @@ async def reset_notes(url: str, count: int) -> None:
         await connection.close()
 
 
-def service(url: str, log: Path) -> ServerProcess:
-    """The service as users run it: `python src/main.py`, default settings, one process."""
-    server = ServerProcess({"DATABASE_URL": url, "PORT": str(free_port())}, log)
+def service(url: str, log: Path, settings: dict[str, str] | None = None) -> ServerProcess:
+    """The service as users run it: `python src/main.py`, default settings (but those given),
+    one process."""
+    env = {"DATABASE_URL": url, "PORT": str(free_port()), **(settings or {})}
+    server = ServerProcess(env, log)
     server.wait_ready()
     return server
 
