@@ -1,10 +1,11 @@
-"""What routes ask for: the database of this process, a valid note id, a note that exists."""
+"""What routes ask for: the database of this process (to write, or to read), a valid note id, a note
+that exists."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, Header, HTTPException, Path, Request, status
 
 from notes_api.database import Database
 from notes_api.service import NoteRow
@@ -25,6 +26,30 @@ async def get_database(request: Request) -> Database:
 # How every route reaches the database. One level of `Depends` costs a GET /notes/{id} about 4%
 # (docs/performance.md): FastAPI's way to hand a route what it needs, and what tests override.
 DatabaseDep = Annotated[Database, Depends(get_database)]
+
+
+async def get_read_database(
+    request: Request,
+    read_from: Annotated[
+        Literal["primary", "replica"] | None,
+        Header(
+            description=(
+                "`primary`: read from the primary database, not a replica, to see a write just "
+                "made (replicas lag it a little). Without DATABASE_READ_URL every read is."
+            )
+        ),
+    ] = None,
+) -> Database:
+    """Where this request reads: the replicas when DATABASE_READ_URL is set (replicas.py), or
+    the primary when the client asks for it."""
+    database: Database = (
+        request.state.database if read_from == "primary" else request.state.read_database
+    )
+    return database
+
+
+# How read routes reach the database: GET /notes, /notes/{id}, /notes/all.
+ReadDatabaseDep = Annotated[Database, Depends(get_read_database)]
 
 # Ids outside bigint's range cannot name a note; refusing them here keeps them away from SQL.
 NoteId = Annotated[int, Path(ge=1, le=ID_MAX, description="The note's id.")]

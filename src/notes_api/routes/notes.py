@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Response, status
 from fastapi.responses import StreamingResponse
 
 from notes_api import service
-from notes_api.dependencies import NOT_FOUND, DatabaseDep, NoteId, found
+from notes_api.dependencies import NOT_FOUND, DatabaseDep, NoteId, ReadDatabaseDep, found
 from notes_api.responses import MEDIA_TYPE, json_array, row_response, rows_response
 from notes_api.schemas import ErrorMessage, Note, NoteIn, NotePatch
 from notes_api.tables import ID_MAX
@@ -45,7 +45,7 @@ async def create_note(note: NoteIn, database: DatabaseDep) -> Response:
     responses={200: {"headers": {"Link": {"description": 'rel="next": the following page'}}}},
 )
 async def list_notes(
-    database: DatabaseDep,
+    database: ReadDatabaseDep,
     take: Annotated[int, Query(ge=1, le=MAX_TAKE, description="Page size.")] = 20,
     skip: Annotated[
         int, Query(ge=0, le=MAX_SKIP, description=f"Notes to pass over (at most {MAX_SKIP}).")
@@ -74,14 +74,14 @@ async def list_notes(
     response_model=list[Note],
     responses={200: {"description": "Every note, streamed."}},
 )
-async def export_notes(database: DatabaseDep) -> StreamingResponse:
+async def export_notes(database: ReadDatabaseDep) -> StreamingResponse:
     """Every note in id order, streamed from the database as it is read."""
     batches = service.iterate_notes(database, batch=EXPORT_BATCH_ROWS)
     return StreamingResponse(json_array(batches), media_type=MEDIA_TYPE)
 
 
 @router.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def get_note(note_id: NoteId, database: DatabaseDep) -> Response:
+async def get_note(note_id: NoteId, database: ReadDatabaseDep) -> Response:
     """One note."""
     return row_response(found(await service.get_note(database, note_id=note_id)))
 
