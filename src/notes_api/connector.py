@@ -11,10 +11,11 @@ The host that answered last is tried first: after a failover, new connections go
 new primary instead of waiting on the old one each time. The pool opens its connections through
 `Connector` (asyncpg's `connect` argument); the start-up check and the migrations use it too.
 
-A connection also learns to notice a server that vanished without a word: its socket gives up
-when what it sent stays unacknowledged for DB_CONNECT_TIMEOUT (TCP_USER_TIMEOUT), and probes the
-server when idle (keepalives). Otherwise a statement sent to a host that lost its network waits
-for TCP's retransmissions, about fifteen minutes, and so does the request behind it.
+A connection also learns to notice a server that vanished without a word, within about
+DB_CONNECT_TIMEOUT: its socket gives up when what it sent stays unacknowledged for half of it
+(TCP_USER_TIMEOUT), and, while it waits for an answer or sits idle, probes the server every second
+after half of it (keepalives; the server's kernel answers them however busy the server is).
+Otherwise a request waiting on a host that lost its network waits for TCP: minutes to hours.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ NEXT_HOST_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TargetServerAttributeNotMatched,
 )
-# Seconds between keepalive probes of an idle connection, once it has been idle DB_CONNECT_TIMEOUT.
+# Seconds between keepalive probes of a connection that has heard nothing for a while.
 KEEPALIVE_INTERVAL = 1
 
 
@@ -100,13 +101,15 @@ class Connector:
 
 
 def watch_for_silence(connection: asyncpg.Connection, timeout: float) -> None:
-    """Make `connection` fail once its server leaves data unacknowledged for `timeout` seconds,
-    and probe it while idle, so a server that vanished is noticed (Linux; elsewhere a no-op)."""
+    """Make `connection` fail within about `timeout` seconds of its server falling silent: data
+    left unacknowledged for half of it, or no answer to a keepalive probe sent after half of it
+    without a word (Linux; elsewhere a no-op)."""
     sock = internals.socket_of(connection)
     user_timeout = getattr(socket, "TCP_USER_TIMEOUT", None)
     if sock is None or user_timeout is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
-    sock.setsockopt(socket.IPPROTO_TCP, user_timeout, max(1, round(timeout * 1000)))
+    half = timeout / 2
+    sock.setsockopt(socket.IPPROTO_TCP, user_timeout, max(1, round(half * 1000)))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, round(timeout)))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, max(1, int(half)))
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, KEEPALIVE_INTERVAL)

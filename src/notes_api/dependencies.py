@@ -31,14 +31,14 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 async def get_read_database(
     request: Request,
     read_from: Annotated[
-        Literal["primary", "replica"] | None,
+        Literal["replica", "primary"],
         Header(
             description=(
                 "`primary`: read from the primary database, not a replica, to see a write just "
                 "made (replicas lag it a little). Without DATABASE_READ_URL every read is."
             )
         ),
-    ] = None,
+    ] = "replica",
 ) -> Database:
     """Where this request reads: the replicas when DATABASE_READ_URL is set (replicas.py), or
     the primary when the client asks for it."""
