@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 import requests
-from cluster import Cluster, free_networks, remove_stale, unavailable_reason
+from cluster import Cluster, free_networks, remove, remove_stale, run, unavailable_reason
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -404,3 +404,32 @@ def test_reads_are_served_by_the_replica_and_fall_back_to_the_primary(
     assert [r for r in fell_back if r.status != 200] == []
     assert db1_fallback[0] - db1_lagged[0] >= len(after_stop)
     assert "No read replica answers" in logs
+
+
+# --- leftovers -----------------------------------------------------------------------------------
+
+
+def test_the_leftovers_of_a_run_that_died_are_removed(can_make_hosts: None) -> None:
+    dead = next(pid for pid in range(4_000_000, 4_100_000) if not os.path.exists(f"/proc/{pid}"))
+    name = f"{dead}x0"
+    leftover = Cluster(name, 0, 0)
+    mine = Cluster(f"{os.getpid()}x{next(numbers)}", 0, 0)  # a live run's: kept
+    try:
+        run_ip("netns", "add", leftover.netns("lb"))
+        run_ip("link", "add", leftover.link("f"), "type", "bridge")
+        run_ip("netns", "add", mine.netns("lb"))
+
+        removed = remove_stale()
+
+        namespaces = run_ip("netns", "list")
+        assert name in removed
+        assert leftover.netns("lb") not in namespaces
+        assert mine.netns("lb") in namespaces
+        assert leftover.link("f") not in run_ip("-o", "link", "show")
+    finally:
+        run_ip("netns", "del", mine.netns("lb"))
+        remove(name)
+
+
+def run_ip(*args: str) -> str:
+    return run("ip", *args, check=False).stdout
