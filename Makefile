@@ -27,6 +27,7 @@ export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer
+.PHONY: cluster cluster-down test-cluster
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -101,6 +102,15 @@ migration: $(SERVE) ## Write a migration from changes to tables.py: make migrati
 
 test: $(call installed,embedded dev docs) ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
+
+test-cluster: $(call installed,embedded dev) ## Run the scenarios on a cluster of network namespaces and print their figures (root; ~3 min)
+	$(RUN) -m pytest -m cluster -s -p no:cacheprovider tests/test_cluster.py $(PYTEST_ARGS)
+
+cluster: $(SERVE) ## Start HAProxy, two API instances and a primary/standby PostgreSQL as hosts in network namespaces (root); prints the URLs
+	$(RUN) scripts/cluster.py up
+
+cluster-down: $(SERVE) ## Stop the cluster `make cluster` started and remove its namespaces
+	$(RUN) scripts/cluster.py down
 
 test-lowest-sqlalchemy: $(call installed,embedded dev) ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
 	$(RUN) scripts/lowest_sqlalchemy.py

@@ -20,6 +20,7 @@ import uvicorn
 from pydantic import SecretStr
 
 from notes_api.config import Settings, as_environment, load_settings
+from notes_api.connector import Connector
 from notes_api.database_url import ConnectionTarget
 from notes_api.embedded import EmbeddedUnavailableError, serving
 from notes_api.logging import log_config
@@ -71,8 +72,14 @@ def check_database(settings: Settings) -> None:
     assert settings.database_url is not None
     target = ConnectionTarget.from_url(settings.database_url.get_secret_value())
     try:
-        asyncio.run(check_connection(target))
-    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        timeout = max(CONNECT_TIMEOUT, settings.db_connect_timeout)
+        asyncio.run(check_connection(target, timeout))
+    except (
+        OSError,
+        asyncpg.PostgresError,
+        asyncpg.InterfaceError,
+        asyncpg.InternalClientError,  # e.g. no host is what target_session_attrs asks for
+    ) as error:
         reason = " ".join(str(error).split()) or type(error).__name__  # asyncpg adds HINT lines
         print(
             f"error: DATABASE_URL: cannot connect to {target.masked_url}: {reason}", file=sys.stderr
@@ -80,9 +87,10 @@ def check_database(settings: Settings) -> None:
         raise SystemExit(1) from None
 
 
-async def check_connection(target: ConnectionTarget) -> None:
-    """Connect once and run `SELECT 1`; raise what asyncpg raises."""
-    connection = await asyncpg.connect(**target.connect_options(), timeout=CONNECT_TIMEOUT)
+async def check_connection(target: ConnectionTarget, connect_timeout: float) -> None:
+    """Connect once, as the pool will (to any of the URL's hosts), and run `SELECT 1`; raise what
+    asyncpg raises."""
+    connection = await Connector(target, timeout=connect_timeout)()
     try:
         await connection.fetchval("SELECT 1")
     finally:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import requests
 
-from notes_api.embedded import EmbeddedPostgres
+from notes_api.embedded import SYSTEM_USER, EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -86,6 +86,33 @@ def throwaway_cluster(bin_dir: Path | None = None) -> Iterator[EmbeddedPostgres]
             yield cluster
         finally:
             cluster.stop()  # only if it still runs as this object started it
+
+
+@contextlib.contextmanager
+def standby_of(primary: EmbeddedPostgres) -> Iterator[EmbeddedPostgres]:
+    """A streaming standby of the throwaway cluster `primary`, on a free port of loopback (its
+    copy: the same users and passwords)."""
+    bin_dir = primary.binaries()
+    with reachable_dir() as root:
+        standby = EmbeddedPostgres(root=root / "pg", port=free_port(), bin_dir=primary.bin_dir)
+        standby.root.mkdir(parents=True)
+        shutil.copy(primary.root / "password", standby.root / "password")
+        run_as = SYSTEM_USER if os.geteuid() == 0 else None
+        standby.pgdata.mkdir(mode=0o700)
+        if run_as:
+            shutil.chown(standby.pgdata, user=run_as, group=run_as)
+        subprocess.run(
+            [bin_dir / "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.running_port()),
+             "-U", primary.user, "-D", str(standby.pgdata), "--write-recovery-conf",
+             "--wal-method=stream", "--checkpoint=fast"],
+            env={**os.environ, "PGPASSWORD": primary.password},
+            user=run_as, cwd="/", check=True, capture_output=True,
+        )  # fmt: skip
+        standby.start()
+        try:
+            yield standby
+        finally:
+            standby.stop()
 
 
 def system_postgres_bin() -> Path | None:

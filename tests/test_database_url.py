@@ -70,3 +70,21 @@ def test_the_password_is_hidden_in_the_urls_for_people() -> None:
 def test_a_url_that_cannot_be_honoured_is_refused(url: str, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ConnectionTarget.from_url(url)
+
+
+def test_target_session_attrs_is_passed_on() -> None:
+    target = ConnectionTarget.from_url(
+        "postgresql://u:pw@db1:5432,db2:5432/notes?target_session_attrs=read-write"
+    )
+
+    assert target.connect_options()["target_session_attrs"] == "read-write"
+    assert (target.host_name(1), target.only(1).hosts, target.only(1).ports) == (
+        "db2:5432",
+        ("db2",),
+        (5432,),
+    )
+
+
+def test_an_unknown_target_session_attrs_is_refused() -> None:
+    with pytest.raises(ValueError, match="target_session_attrs='primary-only' is not one of"):
+        ConnectionTarget.from_url("postgresql://u@h/db?target_session_attrs=primary-only")

@@ -1,4 +1,5 @@
-"""Each reach into a private part of `databases` (internals.py) still finds what it relies on.
+"""Each reach into a private part of `databases` or asyncpg (internals.py) still finds what it
+relies on.
 
 databases 0.9.0 is its last release; should a new one (or a SQLAlchemy it must follow) move one
 of these, the test names which, instead of requests failing. docs/database.md says what to do.
@@ -7,7 +8,9 @@ of these, the test names which, instead of requests failing. docs/database.md sa
 from __future__ import annotations
 
 import asyncio
+import socket
 
+import asyncpg
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.core import Connection
 
@@ -65,3 +68,17 @@ def test_force_rollbacks_one_connection_is_found_from_every_task(database_url: s
             return here is not None and here is there
 
     assert asyncio.run(scenario()) is True
+
+
+def test_an_asyncpg_connection_shows_its_socket(database_url: str) -> None:
+    # connector.py sets TCP options on it (TCP_USER_TIMEOUT, keepalives).
+    async def family() -> int:
+        connection = await asyncpg.connect(database_url)
+        try:
+            sock = internals.socket_of(connection)
+            assert sock is not None
+            return int(sock.family)
+        finally:
+            await connection.close()
+
+    assert asyncio.run(family()) in (socket.AF_INET, socket.AF_INET6)

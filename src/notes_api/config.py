@@ -30,8 +30,17 @@ class Settings(BaseSettings):
     database_url: SecretStr | None = Field(
         default=None,
         description=(
-            "postgresql://user:password@host:port/database. Query options: sslmode, sslrootcert. "
-            "Unset: start the embedded PostgreSQL."
+            "postgresql://user:password@host:port/database. Query options: sslmode, sslrootcert, "
+            "target_session_attrs. Several hosts (host1:5432,host2:5432): the first that suits "
+            "target_session_attrs. Unset: start the embedded PostgreSQL."
+        ),
+    )
+    database_read_url: SecretStr | None = Field(
+        default=None,
+        description=(
+            "Where GET /notes, GET /notes/{id} and GET /notes/all read (read replicas), in "
+            "DATABASE_URL's form. Unset: they read from DATABASE_URL. While no replica answers, "
+            "reads go to DATABASE_URL."
         ),
     )
     host: str = Field(default="127.0.0.1", description="Interface the API listens on.")
@@ -75,6 +84,15 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="Seconds a request waits for a free connection before answering 503.",
+    )
+    db_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        description=(
+            "Seconds to open a database connection, shared among the hosts of the URL; also how "
+            "long a connection's server may leave data unacknowledged before the connection "
+            "counts as lost."
+        ),
     )
     db_reset_session: bool = Field(
         default=False,
@@ -139,7 +157,7 @@ class Settings(BaseSettings):
         default=5433, ge=1, le=65535, description="Port of the embedded PostgreSQL, on 127.0.0.1."
     )
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _postgres_only(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None or not value.get_secret_value():

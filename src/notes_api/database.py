@@ -30,6 +30,7 @@ from sqlalchemy.sql import ClauseElement
 
 from notes_api import internals
 from notes_api.config import Settings
+from notes_api.connector import Connector
 from notes_api.database_url import ConnectionTarget
 from notes_api.pool import Pool
 from notes_api.statements import Row, Statement
@@ -55,16 +56,18 @@ class Database(databases.Database):
         *,
         force_rollback: bool = False,
         pool_timeout: float = 5.0,
+        connect_timeout: float = 5.0,
         **pool_options: Any,
     ) -> None:
         """`url` as DATABASE_URL; `pool_options` as `asyncpg.create_pool` takes them (as with
-        databases); `pool_timeout`: seconds to wait in line for a connection."""
+        databases); `pool_timeout`: seconds to wait in line for a connection; `connect_timeout`:
+        seconds to open one, on any of the URL's hosts (connector.py)."""
         target = url if isinstance(url, ConnectionTarget) else ConnectionTarget.from_url(url)
         # databases reads its URL for its log lines only: it gets one without the password.
         super().__init__(
             target.public_url,
             force_rollback=force_rollback,
-            target=target,
+            connector=Connector(target, timeout=connect_timeout),
             pool_timeout=pool_timeout,
             **pool_options,
         )
@@ -72,18 +75,20 @@ class Database(databases.Database):
         self.pool: Pool | None = None
 
     @classmethod
-    def from_settings(cls, target: ConnectionTarget, settings: Settings) -> Database:
-        """The service's database on `target`, its pool as the settings say."""
-        return cls(
-            target,
-            pool_timeout=settings.db_pool_timeout,
-            min_size=settings.db_pool_min_size,
-            max_size=settings.db_pool_max_size,
-            statement_cache_size=settings.db_statement_cache_size,
-            server_settings=server_settings(settings),
+    def from_settings(cls, target: ConnectionTarget, settings: Settings, **options: Any) -> Self:
+        """The service's database on `target`, its pool as the settings say (`options` over
+        them: those of a subclass, or another `min_size`)."""
+        defaults: dict[str, Any] = {
+            "pool_timeout": settings.db_pool_timeout,
+            "connect_timeout": settings.db_connect_timeout,
+            "min_size": settings.db_pool_min_size,
+            "max_size": settings.db_pool_max_size,
+            "statement_cache_size": settings.db_statement_cache_size,
+            "server_settings": server_settings(settings),
             # None: asyncpg's full reset; see keep_session.
-            reset=None if settings.db_reset_session else keep_session,
-        )
+            "reset": None if settings.db_reset_session else keep_session,
+        }
+        return cls(target, **(defaults | options))
 
     async def __aenter__(self) -> Self:  # databases' own says it returns a databases.Database
         await self.connect()

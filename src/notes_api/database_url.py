@@ -16,8 +16,10 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit, urlunsplit
 
 # libpq's sslmode values, all honoured (see ssl_option).
 SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+# libpq's target_session_attrs values: which of several hosts a connection may settle on.
+SESSION_ATTRS = ("any", "read-write", "read-only", "primary", "standby", "prefer-standby")
 # The query options understood; anything else is refused rather than silently ignored.
-URL_OPTIONS = ("host", "sslmode", "sslrootcert")
+URL_OPTIONS = ("host", "sslmode", "sslrootcert", "target_session_attrs")
 DEFAULT_PORT = 5432
 
 SSLOption = ssl.SSLContext | str | bool | None
@@ -27,8 +29,9 @@ SSLOption = ssl.SSLContext | str | bool | None
 class ConnectionTarget:
     """A PostgreSQL server and database: `postgresql://user:password@host:port/database?options`.
 
-    `host` may list several servers (`db1:5432,db2:5432`), as libpq allows; asyncpg tries them in
-    order. `?host=/run/postgresql` names a Unix socket directory instead.
+    `host` may list several servers (`db1:5432,db2:5432`), as libpq allows, and
+    `?target_session_attrs=read-write` which of them to settle on (connector.py tries them).
+    `?host=/run/postgresql` names a Unix socket directory instead.
     """
 
     hosts: tuple[str, ...]  # empty: asyncpg's default (PGHOST, else the local Unix socket)
@@ -37,6 +40,7 @@ class ConnectionTarget:
     password: str | None = field(repr=False)
     database: str
     ssl: SSLOption = None
+    target_session_attrs: str | None = None  # None: libpq's default, any
     masked_url: str = ""  # the URL, its password shown as ****: for people, in logs and errors
     public_url: str = ""  # the URL without its password: for `databases`' own log lines
 
@@ -60,6 +64,11 @@ class ConnectionTarget:
         userinfo, _, hostlist = parts.netloc.rpartition("@")
         user, has_password, password = userinfo.partition(":")
         hosts, ports = _hosts(hostlist)
+        attrs = options.get("target_session_attrs")
+        if attrs is not None and attrs not in SESSION_ATTRS:
+            raise ValueError(
+                f"target_session_attrs={attrs!r} is not one of {', '.join(SESSION_ATTRS)}"
+            )
         if "host" in options:  # a Unix socket directory, as libpq's `host` parameter
             hosts, ports = (options["host"],), ports[:1] or (DEFAULT_PORT,)
         public = parts._replace(netloc=f"{user}@{hostlist}" if user else hostlist)
@@ -71,6 +80,7 @@ class ConnectionTarget:
             password=unquote(password) if has_password else None,
             database=database,
             ssl=ssl_option(options.get("sslmode"), options.get("sslrootcert")),
+            target_session_attrs=attrs,
             masked_url=urlunsplit(masked),
             public_url=urlunsplit(public),
         )
@@ -89,7 +99,19 @@ class ConnectionTarget:
             options["port"] = self.ports[0] if single else list(self.ports)
         if self.ssl is not None:
             options["ssl"] = self.ssl
+        if self.target_session_attrs is not None:
+            options["target_session_attrs"] = self.target_session_attrs
         return options
+
+    def only(self, index: int) -> ConnectionTarget:
+        """The same target on its `index`-th host alone."""
+        hosts, ports = self.hosts[index : index + 1], self.ports[index : index + 1]
+        return replace(self, hosts=hosts, ports=ports)
+
+    def host_name(self, index: int) -> str:
+        """`host:port` of the `index`-th host, for people ([::1]:5432 for IPv6)."""
+        host = self.hosts[index]
+        return f"[{host}]:{self.ports[index]}" if ":" in host else f"{host}:{self.ports[index]}"
 
     def with_database(self, database: str) -> ConnectionTarget:
         """The same server, another database on it."""

@@ -125,7 +125,7 @@ class EmbeddedPostgres:
             if self.running_port() is not None:
                 logger.info("Embedded PostgreSQL already running in %s", self.pgdata)
                 return
-            bin_dir = self._binaries()
+            bin_dir = self.binaries()
             run_as = self._prepare_system_user(bin_dir)
             if self.version() is None:
                 self._initdb(self.pgdata, bin_dir, run_as)
@@ -169,7 +169,7 @@ class EmbeddedPostgres:
             return
         run_as = SYSTEM_USER if os.geteuid() == 0 else None
         self._run(
-            self._binaries() / "pg_ctl",
+            self.binaries() / "pg_ctl",
             "stop",
             "--wait",
             "-m",
@@ -195,7 +195,7 @@ class EmbeddedPostgres:
                 raise EmbeddedUnavailableError(f"no cluster in {self.pgdata}: nothing to upgrade")
             if current == target:
                 return None
-            old_bin = self._binaries()  # says what to do if the wheel cannot run `current`
+            old_bin = self.binaries()  # says what to do if the wheel cannot run `current`
             if (postmaster := self._postmaster()) is not None:
                 raise EmbeddedUnavailableError(
                     f"the embedded PostgreSQL in {self.pgdata} is running (pid {postmaster[0]}): "
@@ -267,7 +267,7 @@ class EmbeddedPostgres:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def _binaries(self) -> Path:
+    def binaries(self) -> Path:
         """The binaries this cluster runs on: `bin_dir`, or the wheel's of its version."""
         if self.bin_dir is not None:
             return self.bin_dir

@@ -1,17 +1,19 @@
-"""Every place the service reaches into a private part of `databases`, and why.
+"""Every place the service reaches into a private part of `databases` (or asyncpg), and why.
 
 databases 0.9.0 (its last release, 2024) has no public way to build its PostgreSQL pool from
 options of our own (the parsed DATABASE_URL: sslmode, several hosts), to take connections from it
 in line, or to find the connection a task holds inside `database.connection()` or
 `database.transaction()`. Each reach below names the private attribute it uses.
 tests/test_internals.py checks every one of them, so that an upgrade that moves one fails there,
-loudly, rather than in a request. SQLAlchemy and asyncpg are used through public API only.
+loudly, rather than in a request. SQLAlchemy is used through public API only, and asyncpg but
+for one reach: the socket under a connection (`socket_of`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,34 +22,35 @@ import databases
 from databases.backends.postgres import PostgresBackend, PostgresConnection
 from databases.core import Connection, DatabaseURL
 
-from notes_api.database_url import ConnectionTarget
 from notes_api.pool import Pool
 
 
 class Backend(PostgresBackend):
-    """databases' PostgreSQL backend, over a pool built from a ConnectionTarget, entered in line.
+    """databases' PostgreSQL backend, over a pool whose connections a Connector opens, entered in
+    line.
 
-    databases' own backend builds its pool from the URL's one host and port, and passes on none
-    of libpq's options.
+    databases' own backend builds its pool from the URL's one host and port (several hosts make
+    it fail), and passes on none of libpq's options. Here the pool opens its connections through
+    a Connector (connector.py), on every host of the target.
     """
 
     def __init__(
         self,
         database_url: DatabaseURL | str,
         *,
-        target: ConnectionTarget,
+        connector: Callable[..., Awaitable[asyncpg.Connection]],
         pool_timeout: float,
         **pool_options: Any,
     ) -> None:
         super().__init__(database_url)
-        self.target = target
+        self.connector = connector
         self.pool_timeout = pool_timeout
         self.pool_options = pool_options
         self.pool: Pool | None = None
 
     async def connect(self) -> None:
         assert self.pool is None, "the database is already connected"
-        pool = await asyncpg.create_pool(**self.target.connect_options(), **self.pool_options)
+        pool = await asyncpg.create_pool(connect=self.connector, **self.pool_options)
         self.pool = Pool(pool, timeout=self.pool_timeout)
 
     async def disconnect(self) -> None:
@@ -107,3 +110,11 @@ async def raw_connection(connection: Connection) -> AsyncIterator[asyncpg.Connec
     # (force_rollback's connection is shared by every task).
     async with connection, connection._query_lock:
         yield connection.raw_connection
+
+
+def socket_of(connection: asyncpg.Connection) -> socket.socket | None:
+    """The socket under an asyncpg connection (to set TCP options asyncpg has no argument for)."""
+    # `_transport`: the asyncio transport asyncpg's protocol reads and writes; asyncio's
+    # `get_extra_info("socket")` is public.
+    transport = getattr(connection, "_transport", None)
+    return None if transport is None else transport.get_extra_info("socket")

@@ -2,7 +2,8 @@
 
 Opening is three steps, in order: find the database (DATABASE_URL, or the embedded server, started
 here if nobody started it), bring its schema up to date (the Alembic migrations, unless
-MIGRATE_ON_START=false), and connect the pool. Scripts that work on the service's database
+MIGRATE_ON_START=false), and connect the pool; then, with DATABASE_READ_URL, the replicas' pool
+(replicas.py). Scripts that work on the service's database
 (`make seed`, the benchmarks) open it the same way, with `open_database`.
 """
 
@@ -21,6 +22,7 @@ from notes_api.config import Settings
 from notes_api.database import Database
 from notes_api.database_url import ConnectionTarget
 from notes_api.embedded import database_or_embedded
+from notes_api.replicas import open_read_database
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,7 @@ class State(TypedDict):
     """What the lifespan hands every request (`request.state.database`)."""
 
     database: Database
+    read_database: Database  # the replicas (DATABASE_READ_URL), else `database` itself
 
 
 @asynccontextmanager
@@ -49,9 +52,12 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[State]:
-        async with open_database(settings) as database:
+        async with (
+            open_database(settings) as database,
+            open_read_database(settings, database) as read_database,
+        ):
             settle_startup_objects()
-            yield {"database": database}
+            yield {"database": database, "read_database": read_database}
 
     return run
 

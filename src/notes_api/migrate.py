@@ -16,12 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from notes_api.config import Settings
+from notes_api.connector import Connector
 from notes_api.database_url import ConnectionTarget
 from notes_api.embedded import database_or_embedded
 from notes_api.logging import log_config
 
 logger = logging.getLogger(__name__)
 
+# Seconds to find, among several hosts, the one to migrate (target_session_attrs decides).
+CONNECT_TIMEOUT = 10.0
 # The advisory lock that serialises migrations: any constant all processes of the service share.
 MIGRATION_LOCK_KEY = 0x6E6F746573  # "notes"
 
@@ -77,6 +80,9 @@ async def _on_connection(
     alembic_command: Callable[[Config], Any],
     statement_cache_size: int = 100,
 ) -> None:
+    if len(target.hosts) > 1:
+        # The engine's connections go to the host the service's own would (connector.py).
+        target = await Connector(target, timeout=CONNECT_TIMEOUT).reachable()
     engine = engine_for(target, statement_cache_size)
 
     def on(connection: Connection) -> None:

@@ -1,5 +1,7 @@
 """How a request waits for a database connection: in line, first come first served, for at most
-DB_POOL_TIMEOUT seconds (then a TimeoutError, which errors.py answers with 503).
+DB_POOL_TIMEOUT seconds (then a TimeoutError, which errors.py answers with 503). Opening a new
+connection, when the pool has to (one was broken, or the pool grows), is bounded too, by
+DB_CONNECT_TIMEOUT (connector.py): so a request waits at most the two together.
 
 Every path takes its connection here: `Database`'s verbs, `database.connection()` and
 `database.transaction()`, the export's cursor, `/ready`.

@@ -109,3 +109,11 @@ class ServiceInfo(BaseModel):
 
 class Health(BaseModel):
     status: str = Field(examples=["ok"])
+
+
+class Readiness(Health):
+    """/ready's answer. Where DATABASE_URL names several hosts, or reads go to replicas, it says
+    which server each reached (host:port, as the server tells it)."""
+
+    database: str | None = Field(default=None, examples=["10.0.0.12:5432"])
+    reads: str | None = Field(default=None, examples=["10.0.0.13:5432"])

@@ -131,6 +131,10 @@ async def delete_note(database: Database, *, note_id: int) -> NoteRow | None:
     return await database.fetch_one(DELETE_NOTE, values={"note_id": note_id})
 
 
-async def ping(database: Database) -> None:
-    """The database answers (for /ready). Plain SQL through databases' own path works too."""
-    await database.fetch_val("SELECT 1")
+async def ping(database: Database) -> str:
+    """The database answers (for /ready): the address and port it was reached on, as it says
+    ("local socket" over a Unix socket). Plain SQL through databases' own path works too."""
+    reached: str = await database.fetch_val(
+        "SELECT coalesce(host(inet_server_addr()) || ':' || inet_server_port(), 'local socket')"
+    )
+    return reached

@@ -7,9 +7,10 @@ import logging
 from fastapi import APIRouter, Request, Response
 
 from notes_api import __version__, service
+from notes_api.database import Database
 from notes_api.dependencies import DatabaseDep
 from notes_api.errors import DATABASE_ERRORS, RETRY_AFTER_HEADER, RETRY_AFTER_SECONDS
-from notes_api.schemas import Health, ServiceInfo
+from notes_api.schemas import Health, Readiness, ServiceInfo
 
 router = APIRouter(tags=["service"])
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ async def health() -> Health:
 
 @router.get(
     "/ready",
+    response_model_exclude_none=True,
     responses={
         503: {
             "model": Health,
@@ -40,13 +42,19 @@ async def health() -> Health:
         }
     },
 )
-async def ready(database: DatabaseDep, response: Response) -> Health:
-    """The service can serve: the database answers `SELECT 1`."""
+async def ready(database: DatabaseDep, request: Request, response: Response) -> Readiness:
+    """The service can serve: the database answers (and says which server it is, when there is
+    more than one to choose from)."""
+    reads: Database = request.state.read_database
     try:
-        await service.ping(database)
+        reached = await service.ping(database)
+        # A read falls back to the primary by itself: this fails only when the primary does.
+        read_from = await service.ping(reads) if reads is not database else None
     except DATABASE_ERRORS as error:
         logger.warning("Not ready: %s", type(error).__name__)
         response.status_code = 503
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-        return Health(status="unavailable")
-    return Health(status="ready")
+        return Readiness(status="unavailable")
+    if len(database.target.hosts) < 2 and read_from is None:
+        return Readiness(status="ready")  # one server: nothing to tell
+    return Readiness(status="ready", database=reached, reads=read_from)

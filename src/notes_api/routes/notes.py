@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from notes_api import service
-from notes_api.dependencies import DatabaseDep, NoteId
+from notes_api.dependencies import DatabaseDep, NoteId, ReadDatabaseDep
 from notes_api.responses import MEDIA_TYPE, json_array, row_response, rows_response
 from notes_api.schemas import ErrorMessage, Note, NoteIn, NotePatch
 from notes_api.tables import ID_MAX
@@ -51,7 +51,7 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
     },
 )
 async def list_notes(
-    database: DatabaseDep,
+    database: ReadDatabaseDep,
     take: Annotated[int, Query(ge=1, le=MAX_TAKE, description="Page size.")] = 20,
     skip: Annotated[
         int, Query(ge=0, le=MAX_SKIP, description=f"Notes to pass over (at most {MAX_SKIP}).")
@@ -80,14 +80,14 @@ async def list_notes(
     response_model=list[Note],
     responses={200: {"description": "Every note, streamed."}},
 )
-async def export_notes(database: DatabaseDep) -> StreamingResponse:
+async def export_notes(database: ReadDatabaseDep) -> StreamingResponse:
     """Every note in id order, streamed from the database as it is read."""
     batches = service.iterate_notes(database, batch=EXPORT_BATCH_ROWS)
     return StreamingResponse(json_array(batches), media_type=MEDIA_TYPE)
 
 
 @reads.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
-async def get_note(note_id: NoteId, database: DatabaseDep) -> Response:
+async def get_note(note_id: NoteId, database: ReadDatabaseDep) -> Response:
     """One note."""
     note = await service.get_note(database, note_id=note_id)
     if note is None:
