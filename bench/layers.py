@@ -38,8 +38,24 @@ from notes_api.app import create_app
 from notes_api.config import Settings
 from notes_api.logging import log_config
 from notes_api.middleware import Guards
+from notes_api.protocol import RequestLimits, http_protocol
 
 NOTES = 10_000
+DEFAULTS = Settings(_env_file=None)
+SERVICE_PROTOCOL = http_protocol(
+    "httptools", RequestLimits(DEFAULTS.request_timeout, DEFAULTS.max_header_size)
+)
+
+
+class Floor:
+    """bench/floor.py's app, marked as such."""
+
+    def __init__(self, url: str) -> None:
+        self.app = floor.create_app(url)
+        self.router = self.app.router
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
 
 
 class Transport:
@@ -81,9 +97,11 @@ async def cpu_per_request(app: Any, state: dict[str, Any], access_log: bool, n: 
     logging.getLogger("uvicorn.access").propagate = access_log
     config = Config(app=app, log_config=None, loop="none")
     config.load()
-    connection = HttpToolsProtocol(config=config, server_state=ServerState(), app_state=state)
+    # The service's protocol (its limits, its access log), or uvicorn's for the floor.
+    factory: Any = HttpToolsProtocol if isinstance(app, Floor) else SERVICE_PROTOCOL
+    connection = factory(config=config, server_state=ServerState(), app_state=state)
     transport = Transport()
-    connection.connection_made(transport)  # type: ignore[arg-type]
+    connection.connection_made(transport)
     dice = random.Random(1)
     started = time.process_time()
     for _ in range(n):
@@ -106,7 +124,7 @@ async def measure(url: str, requests: int, rounds: int) -> dict[str, list[float]
         "service": (lambda: create_app(settings), True),
         "service, ACCESS_LOG=false": (lambda: create_app(settings), False),
         "service without Guards, no log": (lambda: without_guards(create_app(settings)), False),
-        "floor (bench/floor.py)": (lambda: floor.create_app(url), False),
+        "floor (bench/floor.py)": (lambda: Floor(url), False),
     }
     figures: dict[str, list[float]] = {name: [] for name in builders}
     async with AsyncExitStack() as stack:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from notes_api.logging import BackgroundHandler, ColorFormatter
+from notes_api.logging import BackgroundHandler, ColorFormatter, access_log_for
 from tests.support import ROOT, ServerProcess, free_port
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}:INFO:notes_api\.demo:Connected$")
@@ -179,3 +179,75 @@ def test_records_skip_lookups_the_format_never_shows(caplog: pytest.LogCaptureFi
     assert (logged.funcName, logged.lineno) == ("(unknown function)", 0)
     assert logged.process is None
     assert logged.thread is None
+
+
+# -- the access log ------------------------------------------------------------------------------
+
+ACCESS_ARGS = ('%s - "%s %s HTTP/%s" %d', "127.0.0.1:40000", "GET", "/notes/7", "1.1", 200)
+
+
+def access_logger(handler: logging.Handler) -> logging.Logger:
+    """An "uvicorn.access" logger propagating to a root of its own, which holds `handler`."""
+    root = logging.Logger("root")
+    root.addHandler(handler)
+    logger = logging.Logger("uvicorn.access", logging.INFO)
+    logger.parent = root
+    return logger
+
+
+def test_the_access_log_writes_the_line_logging_would_write() -> None:
+    stream = io.StringIO()
+    handler = BackgroundHandler(stream, interval=0.01)
+    handler.setFormatter(ColorFormatter(use_colors=False))
+    logger = access_logger(handler)
+    fast = access_log_for(logger)
+    assert fast is not None
+    try:
+        logger.info(*ACCESS_ARGS)
+        fast.info(*ACCESS_ARGS)
+        logger.info("between")
+    finally:
+        handler.close()
+
+    through_logging, fast_line, between = stream.getvalue().splitlines()
+    line = r'^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}:INFO:uvicorn\.access:127\.0\.0\.1:40000 - "GET'
+    assert re.match(line, fast_line)
+    assert fast_line.split(":INFO:")[1] == through_logging.split(":INFO:")[1]
+    assert between.endswith(":INFO:uvicorn.access:between")  # in the order they came
+
+
+@pytest.mark.parametrize(
+    "setting", ["a filter", "another handler", "a plain handler", "level warning", "handler level"]
+)
+def test_the_access_log_leaves_logging_to_do_what_it_could_not(setting: str) -> None:
+    handler: logging.Handler = BackgroundHandler(io.StringIO(), interval=0.01)
+    try:
+        if setting == "a plain handler":
+            handler.close()
+            handler = logging.StreamHandler(io.StringIO())
+        logger = access_logger(handler)
+        if setting == "a filter":
+            logger.addFilter(lambda record: True)
+        elif setting == "another handler":
+            logger.addHandler(logging.StreamHandler(io.StringIO()))
+        elif setting == "level warning":
+            logger.setLevel(logging.WARNING)
+        elif setting == "handler level":
+            handler.setLevel(logging.WARNING)
+
+        assert access_log_for(logger) is None
+    finally:
+        handler.close()
+
+
+@pytest.mark.e2e
+def test_every_request_gets_its_access_line_up_to_shutdown(server: ServerProcess) -> None:
+    with requests.Session() as session:
+        for number in range(300):
+            assert session.get(f"{server.base}/notes/{number + 1}", timeout=5).status_code == 404
+    assert server.stop() == 0  # at once: lines still queued are written on the way out
+
+    log = server.log.read_text()
+    for number in range(300):
+        assert f'"GET /notes/{number + 1} HTTP/1.1" 404' in log
+    assert log.count('"GET /notes/') == 300

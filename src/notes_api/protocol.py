@@ -1,4 +1,5 @@
-"""uvicorn's HTTP/1.1 protocols with limits on receiving a request: how long, and how large a head.
+"""uvicorn's HTTP/1.1 protocols with limits on receiving a request: how long, and how large a head;
+and with the access log written without the logging module's per-record cost (logging.AccessLog).
 
 uvicorn closes a kept-alive connection left idle after an answer, but it sets no bound on how long
 a client may take to send a request, and its httptools parser none on how large the request line
@@ -32,6 +33,8 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.server import ServerState
 
+from notes_api.logging import access_log_for
+
 logger = logging.getLogger(__name__)
 
 Parser = Literal["httptools", "h11"]
@@ -56,6 +59,8 @@ class _RequestLimits(asyncio.Protocol):
     request have been received (`_head_received`, `_request_received`)."""
 
     # Set by uvicorn's protocol.
+    access_log: bool
+    access_logger: logging.Logger
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     flow: FlowControl
@@ -84,6 +89,10 @@ class _RequestLimits(asyncio.Protocol):
         # uvicorn's protocol (next in the subclass's MRO) takes the first four.
         super().__init__(config, server_state, app_state, _loop)  # type: ignore[call-arg]
         self.limits = limits
+        # The access log's line, written without the logging module's cost where it may be
+        # (logging.AccessLog); uvicorn hands the logger to each request's cycle.
+        if self.access_log and (fast := access_log_for(self.access_logger)) is not None:
+            self.access_logger = fast  # type: ignore[assignment]  # uvicorn only calls its info()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
