@@ -1,7 +1,7 @@
 """`make bench-layers`: the CPU each request costs the service, and the floor, in this process.
 
-No load generator and no socket: uvicorn's httptools protocol is fed one kept-alive
-`GET /notes/{id}` after another, as from wrk, and each answer awaited before the next request;
+No load generator and no socket: uvicorn's httptools protocol is fed kept-alive `GET /notes/{id}`
+(or --path) requests on 32 connections at once, as from wrk, each answer awaited before the next;
 the app runs with its lifespan on a real database, with the access log written as the service
 writes it (logging.py). What is counted is this process's CPU time (both of its threads: the
 event loop and the log writer) per request: what each app, or piece taken out of the service,
@@ -85,32 +85,42 @@ class Transport:
         pass
 
 
-def request(note_id: int) -> bytes:
+def request(path: str) -> bytes:
     return (
-        f"GET /notes/{note_id} HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: wrk\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:5000\r\nUser-Agent: wrk\r\n"
         "Accept: */*\r\nConnection: keep-alive\r\n\r\n"
     ).encode()
 
 
-async def cpu_per_request(app: Any, state: dict[str, Any], access_log: bool, n: int) -> float:
+async def cpu_per_request(
+    app: Any,
+    state: dict[str, Any],
+    access_log: bool,
+    n: int,
+    path: str = "/notes/{id}",
+    clients: int = 1,
+) -> float:
     # What uvicorn does for ACCESS_LOG=false, and undoes for the variants with the log.
     logging.getLogger("uvicorn.access").propagate = access_log
     config = Config(app=app, log_config=None, loop="none")
     config.load()
     # The service's protocol (its limits, its access log), or uvicorn's for the floor.
     factory: Any = HttpToolsProtocol if isinstance(app, Floor) else SERVICE_PROTOCOL
-    connection = factory(config=config, server_state=ServerState(), app_state=state)
-    transport = Transport()
-    connection.connection_made(transport)
     dice = random.Random(1)
+
+    async def client(requests: int) -> None:
+        connection = factory(config=config, server_state=ServerState(), app_state=state)
+        transport = Transport()
+        connection.connection_made(transport)
+        for _ in range(requests):
+            transport.answered.clear()
+            connection.data_received(request(path.format(id=dice.randint(1, NOTES))))
+            await transport.answered.wait()
+        connection.connection_lost(None)
+
     started = time.process_time()
-    for _ in range(n):
-        transport.answered.clear()
-        connection.data_received(request(dice.randint(1, NOTES)))
-        await transport.answered.wait()
-    elapsed = time.process_time() - started
-    connection.connection_lost(None)
-    return elapsed / n * 1e6
+    await asyncio.gather(*(client(n // clients) for _ in range(clients)))
+    return (time.process_time() - started) / (n // clients * clients) * 1e6
 
 
 def without_guards(app: Any) -> Any:
@@ -118,7 +128,9 @@ def without_guards(app: Any) -> Any:
     return app
 
 
-async def measure(url: str, requests: int, rounds: int) -> dict[str, list[float]]:
+async def measure(
+    url: str, path: str, requests: int, rounds: int, clients: int
+) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, database_url=url)
     builders: dict[str, tuple[Callable[[], Any], bool]] = {
         "service": (lambda: create_app(settings), True),
@@ -138,20 +150,25 @@ async def measure(url: str, requests: int, rounds: int) -> dict[str, list[float]
             names = list(apps)
             turn = round_number % len(names)
             for name in names[turn:] + names[:turn]:
-                figures[name].append(await cpu_per_request(*apps[name], requests))
+                figure = await cpu_per_request(*apps[name], requests, path, clients)
+                figures[name].append(figure)
     return figures
 
 
 async def run(arguments: argparse.Namespace) -> dict[str, list[float]]:
     async with bench_databases(Settings(), BENCH_DATABASE) as (url,):
         await reset_notes(url, NOTES)
-        return await measure(url, arguments.requests, arguments.rounds)
+        return await measure(
+            url, arguments.path, arguments.requests, arguments.rounds, arguments.clients
+        )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2_000, help="Per variant and round.")
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--path", default="/notes/{id}", help="Or /notes?take=20, say.")
+    parser.add_argument("--clients", type=int, default=32, help="Connections at once, as wrk's.")
     arguments = parser.parse_args()
     # The access log as the service writes it, to a file: what a server's stderr usually is.
     log = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
@@ -162,9 +179,9 @@ def main() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         figures = runner.run(run(arguments))
     floor_cpu = statistics.median(figures["floor (bench/floor.py)"])
-    print(
-        f"CPU per GET /notes/{{id}}, median of {arguments.rounds} rounds of {arguments.requests}:"
-    )
+    rounds, requests = arguments.rounds, arguments.requests
+    clients = arguments.clients
+    print(f"CPU per GET {arguments.path}, {clients} clients, median of {rounds} x {requests}:")
     for name, values in figures.items():
         median = statistics.median(values)
         print(f"  {name:32} {median:7.1f} µs  ({median / floor_cpu:.2f}x the floor's)")

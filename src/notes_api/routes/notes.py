@@ -16,7 +16,7 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 
 from notes_api import service
-from notes_api.dependencies import DatabaseDep, NoteId, ReadDatabaseDep
+from notes_api.dependencies import READ_FROM, DatabaseDep, NoteId, ReadDatabaseDep
 from notes_api.responses import MEDIA_TYPE, json_array, row_response, rows_response
 from notes_api.schemas import ErrorMessage, Note, NoteIn, NotePatch
 from notes_api.tables import ID_MAX
@@ -39,6 +39,7 @@ NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
 @reads.get(
     "",
     response_model=list[Note],
+    openapi_extra=READ_FROM,
     responses={
         200: {
             "headers": {
@@ -78,6 +79,7 @@ async def list_notes(
 @reads.get(
     "/all",
     response_model=list[Note],
+    openapi_extra=READ_FROM,
     responses={200: {"description": "Every note, streamed."}},
 )
 async def export_notes(database: ReadDatabaseDep) -> StreamingResponse:
@@ -86,7 +88,7 @@ async def export_notes(database: ReadDatabaseDep) -> StreamingResponse:
     return StreamingResponse(json_array(batches), media_type=MEDIA_TYPE)
 
 
-@reads.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE)
+@reads.get("/{note_id}", response_model=Note, responses=NOT_FOUND_RESPONSE, openapi_extra=READ_FROM)
 async def get_note(note_id: NoteId, database: ReadDatabaseDep) -> Response:
     """One note."""
     note = await service.get_note(database, note_id=note_id)
