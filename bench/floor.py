@@ -1,7 +1,7 @@
 """FastAPI's floor, which `make bench` measures beside the service and the reference app: the
 reference's database code and answers (a raw asyncpg pool, orjson) behind FastAPI routes that
-declare and validate what the service's routes do (typed path and query parameters, the NoteIn
-body), and nothing else: no middleware, no access log, no dependency.
+declare and validate what the service's routes do (the same path and query parameters, with their
+bounds, and the NoteIn body), and nothing else: no middleware, no access log, no dependency.
 
 What separates the service from this is the service's own cost; what separates this from the
 reference is FastAPI's. It is not a way to write the service.
@@ -13,12 +13,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Annotated
 
 import asyncpg
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Query, Request, Response
 from reference import CREATE, GET, LIST, NOT_FOUND, REPLACE, json, serve  # bench/reference.py
 
+from notes_api.dependencies import NoteId
+from notes_api.routes.notes import MAX_SKIP, MAX_TAKE
 from notes_api.schemas import NoteIn
+from notes_api.tables import ID_MAX
 
 
 def create_app(url: str) -> FastAPI:
@@ -31,7 +35,15 @@ def create_app(url: str) -> FastAPI:
     app = FastAPI(lifespan=lifespan)
 
     @app.get("/notes")
-    async def list_notes(request: Request, take: int = 20, skip: int = 0) -> Response:
+    async def list_notes(
+        request: Request,
+        take: Annotated[int, Query(ge=1, le=MAX_TAKE)] = 20,
+        skip: Annotated[int, Query(ge=0, le=MAX_SKIP)] = 0,
+        after: Annotated[int | None, Query(ge=0, le=ID_MAX)] = None,
+        completed: bool | None = None,
+    ) -> Response:
+        # The service's parameters, validated; the reference's page query (the benchmark asks
+        # for `take` only).
         rows = await request.state.pool.fetch(LIST, take, skip)
         return json([dict(row) for row in rows])
 
@@ -41,12 +53,12 @@ def create_app(url: str) -> FastAPI:
         return json(dict(row))
 
     @app.get("/notes/{note_id}")
-    async def get_note(request: Request, note_id: int) -> Response:
+    async def get_note(request: Request, note_id: NoteId) -> Response:
         row = await request.state.pool.fetchrow(GET, note_id)
         return NOT_FOUND if row is None else json(dict(row))
 
     @app.put("/notes/{note_id}")
-    async def replace_note(request: Request, note_id: int, note: NoteIn) -> Response:
+    async def replace_note(request: Request, note_id: NoteId, note: NoteIn) -> Response:
         row = await request.state.pool.fetchrow(REPLACE, note.text, note.completed, note_id)
         return NOT_FOUND if row is None else json(dict(row))
 

@@ -102,10 +102,12 @@ async def cpu_per_request(
 ) -> float:
     # What uvicorn does for ACCESS_LOG=false, and undoes for the variants with the log.
     logging.getLogger("uvicorn.access").propagate = access_log
-    config = Config(app=app, log_config=None, loop="none")
+    # Each as it runs: the service without proxy headers (main.py), the floor with uvicorn's
+    # defaults (bench/reference.py); the service's protocol (its limits, its access log).
+    floor_app = isinstance(app, Floor)
+    config = Config(app=app, log_config=None, loop="none", proxy_headers=floor_app)
     config.load()
-    # The service's protocol (its limits, its access log), or uvicorn's for the floor.
-    factory: Any = HttpToolsProtocol if isinstance(app, Floor) else SERVICE_PROTOCOL
+    factory: Any = HttpToolsProtocol if floor_app else SERVICE_PROTOCOL
     dice = random.Random(1)
 
     async def client(requests: int) -> None:

@@ -251,3 +251,12 @@ def test_every_request_gets_its_access_line_up_to_shutdown(server: ServerProcess
     for number in range(300):
         assert f'"GET /notes/{number + 1} HTTP/1.1" 404' in log
     assert log.count('"GET /notes/') == 300
+
+
+def test_the_time_is_written_as_logging_writes_it() -> None:
+    ours, logging_own = ColorFormatter(use_colors=False), logging.Formatter()
+    # Within a second, across a second and a day, and back again.
+    for created in (1_764_490_531.0, 1_764_490_531.999, 1_764_490_532.001, 1_764_547_199.5, 12.25):
+        stamped = logging.makeLogRecord({"created": created, "msecs": (created % 1) * 1000})
+
+        assert ours.formatTime(stamped) == logging_own.formatTime(stamped)

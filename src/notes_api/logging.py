@@ -34,6 +34,19 @@ class ColorFormatter(logging.Formatter):
     def __init__(self, fmt: str = FORMAT, *, use_colors: bool | None = None) -> None:
         super().__init__(fmt)
         self.use_colors = sys.stderr.isatty() if use_colors is None else use_colors
+        self._second: tuple[int, str] = (-1, "")  # a second, and its date and time as text
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """As logging's, but the date and time of a second are made into text once: the log
+        writer formats the lines of a second together."""
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        second, text = self._second
+        if second != int(record.created):
+            second = int(record.created)
+            text = time.strftime(self.default_time_format, self.converter(record.created))
+            self._second = (second, text)  # one assignment: another thread sees both or neither
+        return f"{text},{int(record.msecs):03d}"  # as logging.Formatter.default_msec_format
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         if not self.use_colors:
@@ -147,11 +160,17 @@ def access_log_for(logger: logging.Logger) -> AccessLog | None:
 
 
 def access_record(created: float, msg: str, args: tuple[object, ...]) -> logging.LogRecord:
-    """The record `logging` would have made for the access line, at the time it was asked for."""
-    record = logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, msg, args, None)
-    record.created = created
+    """The record `logging` would have made for the access line, at the time it was asked for:
+    a copy of one made once, as `logging.makeLogRecord` makes them, but without running
+    LogRecord's constructor again (its look-ups are for fields FORMAT does not show)."""
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__.update(ACCESS_TEMPLATE)
+    record.msg, record.args, record.created = msg, args, created
     record.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord reckons it
     return record
+
+
+ACCESS_TEMPLATE = vars(logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, "", (), None))
 
 
 def log_config(level: str, *, access_log: bool = True) -> dict[str, Any]:

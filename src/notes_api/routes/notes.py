@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, NoReturn
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Query, Response, status
 from fastapi.responses import StreamingResponse
@@ -68,11 +67,11 @@ async def list_notes(
         database, take=take, skip=skip, after=after, completed=completed
     )
     headers = {}
-    if len(page) == take:
-        query: dict[str, int | str] = {"after": page[-1]["id"], "take": take}
+    if len(page) == take:  # a full page: there may be more
+        following = f"/notes?after={page[-1]['id']}&take={take}"
         if completed is not None:
-            query["completed"] = str(completed).lower()
-        headers["Link"] = f'</notes?{urlencode(query)}>; rel="next"'
+            following += f"&completed={str(completed).lower()}"
+        headers["Link"] = f'<{following}>; rel="next"'
     return rows_response(page, headers)
 
 
