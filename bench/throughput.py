@@ -63,8 +63,8 @@ CHART = ROOT / "docs" / "images" / "bench.png"
 
 def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8, help="Per scenario, app and round.")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=6, help="Per scenario, app and round.")
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--chart", type=Path, default=CHART)
     return parser.parse_args(argv)

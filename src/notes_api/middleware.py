@@ -36,11 +36,12 @@ class Guards:
        then cancels them. One cancelled before it started its answer gets 503 and `Retry-After`,
        not uvicorn's 500: the client did nothing wrong and may retry, against another instance or
        this one once restarted.
-    3. `limit_body`: a declared Content-Length over `max_body_size` is refused (413) without
-       reading a byte. Otherwise the body is read here, chunk by chunk, and refused as soon as it
-       passes the limit (a chunked upload declares no length); a body within the limit is handed
-       on as received. A request with neither Content-Length nor Transfer-Encoding has no body
-       (HTTP/1.1), so nothing is read.
+    3. `limit_body`, for the methods whose body the app reads (POST, PUT, PATCH; uvicorn stops
+       reading a body nobody reads): a declared Content-Length over `max_body_size` is refused
+       (413) without reading a byte. Otherwise the body is read here, chunk by chunk, and refused
+       as soon as it passes the limit (a chunked upload declares no length); a body within the
+       limit is handed on as received. A request with neither Content-Length nor
+       Transfer-Encoding has no body (HTTP/1.1), so nothing is read.
     4. `as_json`: `curl --data '{"text": "Test"}'` labels its body form-encoded, and FastAPI
        parses only JSON content types, so the demo's own curl session would get a 422. This API
        takes no forms, so such a body can only be meant as JSON. Off with
@@ -67,10 +68,13 @@ class Guards:
             return
         secure = SecureSend(send)
         try:
-            length, has_body, label = body_headers(scope)
-            within_limit = await self.limit_body(length, has_body, receive, secure)
-            if within_limit is not None:  # else answered 413
-                await self.app(self.as_json(scope, label), within_limit, secure)
+            if scope["method"] in BODY_METHODS:  # the only requests whose body the app reads
+                length, has_body, label = body_headers(scope)
+                within_limit = await self.limit_body(length, has_body, receive, secure)
+                if within_limit is None:
+                    return  # answered 413
+                scope, receive = self.as_json(scope, label), within_limit
+            await self.app(scope, receive, secure)
         except asyncio.CancelledError:
             if secure.started:
                 raise
@@ -106,7 +110,7 @@ class Guards:
 
     def as_json(self, scope: Scope, label: bytes | None) -> Scope:
         """The scope, its body labelled JSON if it came form-encoded or unlabelled (lenient)."""
-        if not (self.lenient_json and scope["method"] in BODY_METHODS):
+        if not self.lenient_json:
             return scope
         if label is not None and label.split(b";")[0].strip().lower() != FORM:
             return scope
@@ -139,7 +143,7 @@ class SecureSend:
         if message["type"] == "http.response.start":
             self.started = True
             headers = message.get("headers", [])
-            present = {k.lower() for k, _ in headers}
+            present = {name for name, _ in headers}  # ASGI's header names are lowercase
             added = [h for h in API_HEADERS if h[0] not in present]
             message = {**message, "headers": [*headers, *added]}
         await self._send(message)
