@@ -26,7 +26,7 @@ SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
-.PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer
+.PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer bench-layers
 .PHONY: cluster cluster-down test-cluster
 
 help: ## List the targets
@@ -179,6 +179,10 @@ bench-scale: $(call installed,embedded dev) ## Cursor page time at 1k vs 1M note
 
 bench-data-layer: $(call installed,embedded dev) ## Client CPU per query: Statements vs raw asyncpg vs stock databases (~1 min)
 	$(RUN) bench/data_layer.py
+
+bench-layers: $(call installed,embedded dev) ## CPU per request of the service, its pieces and FastAPI's floor, in process (~1 min)
+	$(RUN) bench/layers.py --path '/notes/{id}'
+	$(RUN) bench/layers.py --path '/notes?take=20'
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
 	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
