@@ -57,7 +57,16 @@ READ_FROM: dict[str, Any] = {
                 "made (replicas lag it a little). Without DATABASE_READ_URL every read is."
             ),
         }
-    ]
+    ],
+    # An unknown value is a 422, which OpenAPI shows as FastAPI shows its own validation errors.
+    "responses": {
+        "422": {
+            "description": "Validation Error",
+            "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+            },
+        }
+    },
 }
 
 # How read routes reach the database: GET /notes, /notes/{id}, /notes/all.
