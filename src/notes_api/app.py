@@ -44,7 +44,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         Guards,
         max_body_size=settings.max_body_size,
-        retry_after=errors.RETRY_AFTER_SECONDS,
         lenient_json=settings.lenient_content_type,
     )
     errors.install(app)

@@ -202,18 +202,13 @@ def as_environment(settings: Settings) -> dict[str, str]:
     How main.py hands uvicorn's processes what it resolved (the embedded server's DATABASE_URL):
     the app is built by `create_app()`, which reads Settings(), in worker and reload processes.
     """
-    environment = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        elif isinstance(value, list):
-            value = ",".join(value)
-        environment[name.upper()] = str(value)
-    return environment
+    return {
+        name.upper(): value.get_secret_value() if isinstance(value, SecretStr)
+        else str(value).lower() if isinstance(value, bool)
+        else ",".join(value) if isinstance(value, list)
+        else str(value)
+        for name, value in settings.model_dump(exclude_none=True).items()
+    }  # fmt: skip
 
 
 def load_settings() -> Settings:

@@ -13,6 +13,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from notes_api.errors import RETRY_AFTER_SECONDS
+
 JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -54,12 +56,10 @@ class Guards:
         app: ASGIApp,
         *,
         max_body_size: int,
-        retry_after: int,
         lenient_json: bool,
     ) -> None:
         self.app = app
         self.max_body_size = max_body_size
-        self.retry_after = retry_after
         self.lenient_json = lenient_json
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -119,7 +119,7 @@ class Guards:
 
     async def cut_off(self, send: Send) -> None:
         body = b'{"detail":"The service is shutting down; try again shortly"}'
-        headers = [(b"retry-after", str(self.retry_after).encode()), (b"connection", b"close")]
+        headers = [(b"retry-after", str(RETRY_AFTER_SECONDS).encode()), (b"connection", b"close")]
         await _answer(send, 503, body, headers)
 
     async def _too_large(self, send: Send) -> None:

@@ -30,9 +30,7 @@ MAX_SKIP = 10_000
 EXPORT_BATCH_ROWS = 1_000
 
 NOT_FOUND = "Note not found"
-NOT_FOUND_RESPONSE: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorMessage, "description": NOT_FOUND}
-}
+NOT_FOUND_RESPONSE: dict[int | str, Any] = {404: {"model": ErrorMessage, "description": NOT_FOUND}}
 
 
 @reads.get(
@@ -137,7 +135,7 @@ def refuse_other_methods() -> None:
 
     Starlette's own 405 names only the methods of the first route whose path matches, and
     `/notes/all` also matches `/notes/{note_id}`, where a PUT would get a 422 for its id. These
-    routes end `reads`, which app.py includes before `writes`.
+    routes end `reads`, which app.py adds before `writes`.
     """
     for path in ("", "/all", "/{note_id}"):
         served = {
@@ -146,13 +144,9 @@ def refuse_other_methods() -> None:
             if isinstance(route, APIRoute) and route.path == reads.prefix + path
             for method in route.methods or ()
         }
-        reads.add_api_route(
-            path,
-            method_not_allowed(", ".join(m for m in METHODS if m in served)),
-            methods=[m for m in METHODS if m not in served],
-            response_model=None,
-            include_in_schema=False,
-        )
+        reads.add_api_route(path, method_not_allowed(", ".join(m for m in METHODS if m in served)),
+                            methods=[m for m in METHODS if m not in served],
+                            response_model=None, include_in_schema=False)  # fmt: skip
 
 
 def method_not_allowed(allow: str) -> Callable[[], Awaitable[NoReturn]]:
