@@ -51,13 +51,7 @@ class Guards:
        browsers send without a CORS preflight.
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        max_body_size: int,
-        lenient_json: bool,
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_size: int, lenient_json: bool) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.lenient_json = lenient_json
