@@ -83,6 +83,9 @@ API_SETTINGS = {
     "DB_CONNECT_TIMEOUT": "2",
     "ACCESS_LOG": "false",
     "SHUTDOWN_TIMEOUT": "5",
+    # HAProxy notices an instance going within 1.5 s (its checks: `inter 1s fastinter 500ms
+    # fall 2`): until then, idle connections stay open rather than vanish under a request.
+    "SHUTDOWN_DRAIN": "3",
 }
 HAPROXY_503 = """HTTP/1.1 503 Service Unavailable
 content-type: application/json

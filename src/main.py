@@ -58,7 +58,11 @@ def serve(settings: Settings) -> None:
         # The parser's protocol, with a deadline and a size limit for receiving each request.
         http=http_protocol(
             settings.http_parser,
-            RequestLimits(timeout=settings.request_timeout, max_head_size=settings.max_header_size),
+            RequestLimits(
+                timeout=settings.request_timeout,
+                max_head_size=settings.max_header_size,
+                drain=settings.shutdown_drain,
+            ),
         ),
         h11_max_incomplete_event_size=settings.max_header_size,
         # Past this many connections or requests in progress, new requests get 503.

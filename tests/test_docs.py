@@ -343,3 +343,15 @@ def test_pages_show_only_images_that_exist() -> None:
     for page in DOCS.glob("*.md"):
         for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", page.read_text()):
             assert (page.parent / image).is_file(), f"{page.name} shows a missing {image}"
+
+
+def test_the_site_and_the_readme_show_the_same_layout() -> None:
+    def layout(page: Path) -> str:
+        found = re.search(r"## Layout\n\n```(?:text)?\n(.*?)```", page.read_text(), re.S)
+        assert found, f"{page.name} has no layout"
+        return found[1]
+
+    assert layout(ROOT / "README.md") == layout(DOCS / "index.md")
+    for line in layout(ROOT / "README.md").splitlines():
+        path = line.split()[0]
+        assert (ROOT / path).exists(), f"the layout names {path}, which is not there"

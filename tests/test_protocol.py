@@ -366,3 +366,43 @@ def test_bench_protocol_prints_what_the_limits_cost() -> None:
             assert any(re.fullmatch(rf"{re.escape(name)} +[\d.]+ µs per request", x) for x in lines)
         added = rf"the limits add [+-][\d.]+ µs per request to {parser}"
         assert any(re.fullmatch(added, line) for line in lines), run.stdout
+
+
+GET_KEPT_ALIVE = b"GET /health HTTP/1.1\r\nHost: test\r\n\r\n"
+
+
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_a_draining_server_answers_a_request_on_an_idle_connection_then_closes_it(
+    database_url: str, tmp_path: Path, parser: str
+) -> None:
+    # As a load balancer's kept-alive connection, used again just after SIGTERM.
+    server = start(database_url, tmp_path / "server.log", SHUTDOWN_DRAIN="2", HTTP_PARSER=parser)
+    try:
+        with connect(server) as connection:
+            connection.sendall(GET_KEPT_ALIVE)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+            server.process.terminate()
+            time.sleep(0.5)  # shutdown has begun: the listening socket is closed
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", server.port), timeout=5)
+            connection.sendall(GET_KEPT_ALIVE)
+            answer = read_until_closed(connection)  # returns: the server closed it after
+    finally:
+        assert server.stop() == 0
+
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert answer.count(b"HTTP/1.1 ") == 1
+
+
+def test_without_drain_an_idle_connection_is_closed_at_sigterm(
+    database_url: str, tmp_path: Path
+) -> None:
+    server = start(database_url, tmp_path / "server.log")
+    try:
+        with connect(server) as connection:
+            connection.sendall(GET_KEPT_ALIVE)
+            assert connection.recv(65536).startswith(b"HTTP/1.1 200")
+            server.process.terminate()
+            assert read_until_closed(connection) == b""  # closed, no answer owed
+    finally:
+        assert server.stop() == 0

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds requests in flight get to finish after SIGTERM.",
     )
+    shutdown_drain: float = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Behind a load balancer: seconds an idle kept-alive connection stays open after "
+            "SIGTERM, so that the balancer notices the instance going before a request it sends "
+            "is left unanswered. Above its health checks' detection time, below SHUTDOWN_TIMEOUT."
+        ),
+    )
     log_level: LogLevel = Field(default="info", description="Lowest level of log lines shown.")
     access_log: bool = Field(default=True, description="One log line per request.")
     forwarded_allow_ips: str | None = Field(
@@ -190,9 +199,11 @@ class Settings(BaseSettings):
         return [origin.rstrip("/") for origin in origins]
 
     @model_validator(mode="after")
-    def _pool_bounds(self) -> Settings:
+    def _bounds(self) -> Settings:
         if self.db_pool_min_size > self.db_pool_max_size:
             raise ValueError("DB_POOL_MIN_SIZE must not exceed DB_POOL_MAX_SIZE")
+        if self.shutdown_drain and self.shutdown_drain >= self.shutdown_timeout:
+            raise ValueError("SHUTDOWN_DRAIN must be below SHUTDOWN_TIMEOUT")
         return self
 
 

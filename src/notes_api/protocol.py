@@ -44,6 +44,8 @@ Parser = Literal["httptools", "h11"]
 class RequestLimits:
     timeout: float  # seconds for a request's line, headers and body to arrive
     max_head_size: int  # bytes of request line and headers
+    # Seconds an idle kept-alive connection stays open once shutdown begins (see `shutdown`).
+    drain: float = 0.0
 
 
 def http_protocol(parser: Parser, limits: RequestLimits) -> type[asyncio.Protocol]:
@@ -76,6 +78,7 @@ class _RequestLimits(asyncio.Protocol):
     # per request: on uvloop that pair cost about 2 µs, more than all the rest of this class.
     request_started: float | None = None
     timer: asyncio.TimerHandle | None = None
+    draining = False  # shutdown has begun: a request now is the connection's last
 
     def __init__(
         self,
@@ -133,6 +136,27 @@ class _RequestLimits(asyncio.Protocol):
     def _head_received(self) -> None:
         self.receiving_head = False
         self.head_size = 0
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown, which closes an idle kept-alive connection at once: but for
+        `limits.drain` seconds first, if they are set.
+
+        A load balancer may be sending the next request on that connection at that very moment:
+        it gets no answer, and passes the failure on to its client. Meanwhile the listening
+        socket is closed, its health checks fail, and it stops using this instance: a request
+        that still comes on the connection is answered, and is its last (the connection closes
+        after it).
+        """
+        # `super()`: uvicorn's protocol, next in the subclass's MRO.
+        if self.limits.drain and (self.cycle is None or self.cycle.response_complete):
+            self.draining = True
+            self.loop.call_later(self.limits.drain, super().shutdown)  # type: ignore[misc]
+        else:
+            super().shutdown()  # type: ignore[misc]
+
+    def _last_request_if_draining(self) -> None:
+        if self.draining and self.cycle is not None:
+            self.cycle.keep_alive = False
 
     def _request_received(self) -> None:
         self.request_started = None
@@ -195,6 +219,7 @@ class HttpToolsProtocol(_RequestLimits, httptools_impl.HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_received()
         super().on_headers_complete()
+        self._last_request_if_draining()
 
     def on_message_complete(self) -> None:
         self._request_received()
@@ -220,6 +245,7 @@ class H11Protocol(_RequestLimits, h11_impl.H11Protocol):
             return  # its head is (or will be) coming
         if self.receiving_head:
             self._head_received()
+            self._last_request_if_draining()
         if state is not h11.SEND_BODY:
             self._request_received()
 
