@@ -123,6 +123,9 @@ def system_postgres_bin() -> Path | None:
     return found[-1].parent if found else None
 
 
+_HANDED_OUT: set[int] = set()  # by free_port, in this process
+
+
 def free_port() -> int:
     """A port free on 127.0.0.1, and not handed out before by this process: two servers, each
     given a free port before either binds its own, must not be given the same one."""
@@ -133,9 +136,6 @@ def free_port() -> int:
         if port not in _HANDED_OUT:
             _HANDED_OUT.add(port)
             return port
-
-
-_HANDED_OUT: set[int] = set()
 
 
 class ServerProcess:
