@@ -6,17 +6,18 @@
 
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
-# Build stage: poetry turns poetry.lock into hash-pinned requirements, pip installs them in /venv.
+# Build stage: scripts/export_lock.py turns poetry.lock into hash-pinned requirements (Python
+# alone, as `make install` does), pip installs them in /venv.
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
-RUN pip install poetry==2.5.1 poetry-plugin-export==1.10.1
 WORKDIR /build
 COPY pyproject.toml poetry.lock ./
-RUN poetry export --only main --format requirements.txt --output requirements.txt \
+COPY scripts/export_lock.py scripts/
+RUN python scripts/export_lock.py main >requirements.txt \
     && python -m venv /venv \
     && /venv/bin/pip install --require-hashes --requirement requirements.txt
 
-# Runtime stage: the virtualenv and the source; no poetry, no build tools; an unprivileged user.
+# Runtime stage: the virtualenv and the source; no build tools; an unprivileged user.
 FROM ${PYTHON_IMAGE}
 RUN useradd --system --uid 10001 --no-create-home --shell /usr/sbin/nologin notes
 COPY --from=build /venv /venv

@@ -6,11 +6,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-# Use poetry from PATH when it can export the lock; else a private copy in .tools/ (made on demand).
+# Poetry, only to refresh poetry.lock (`make lock`): a private copy in .tools/, made on demand.
 TOOLS := $(CURDIR)/.tools
-ifeq ($(origin POETRY), undefined)
-POETRY := $(shell poetry export --help >/dev/null 2>&1 && command -v poetry || echo $(TOOLS)/bin/poetry)
-endif
 # One virtualenv per Python, if you like: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 VENV ?= .venv
 override VENV := $(abspath $(VENV))
@@ -33,25 +30,28 @@ help: ## List the targets
 	@echo "notes-api: make <target>"
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-20s %s\n", $$1, $$2}'
 
-$(TOOLS)/bin/poetry:
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
-		{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
-	@echo "poetry is not on PATH (or cannot export): installing it in .tools/"
-	$(PYTHON) -m venv $(TOOLS)
-	$(TOOLS)/bin/pip install --quiet --no-compile poetry poetry-plugin-export
+PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+	{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
 
-# Poetry resolves (poetry.lock) and exports; pip installs the exported, hash-pinned requirements.
+$(TOOLS)/bin/poetry:
+	@$(PYTHON_CHECK)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --no-compile poetry
+
+# Poetry resolves (`make lock`); installing needs neither a resolver nor poetry: poetry.lock lists
+# each group's packages with their markers and hashes, scripts/export_lock.py writes them out as
+# hash-pinned requirements (after checking the lock matches pyproject.toml), pip installs them.
 # pip needs only the simple package index, which every mirror and proxy serves. --no-compile:
 # Python compiles a module when it is first imported; compiling every file of every package up
-# front (all of SQLAlchemy's dialects, poetry's own packages) made the first `make run` slower.
+# front (all of SQLAlchemy's dialects) made the first `make run` slower.
 PIP_INSTALL := $(RUN) -m pip install --quiet --disable-pip-version-check --no-compile
 
 # The main group (what the service imports) and the project itself, editable, so that
 # `python -m notes_api...` and `alembic` import src/notes_api.
-$(VENV)/.installed-main: pyproject.toml poetry.lock | $(POETRY)
-	$(POETRY) check --lock
+$(VENV)/.installed-main: pyproject.toml poetry.lock
+	@$(PYTHON_CHECK)
 	test -x $(RUN) || $(PYTHON) -m venv $(VENV)
-	$(POETRY) export --only main --format requirements.txt --output $(VENV)/requirements-main.txt
+	$(RUN) scripts/export_lock.py main >$(VENV)/requirements-main.txt
 	$(PIP_INSTALL) --require-hashes -r $(VENV)/requirements-main.txt
 	$(PIP_INSTALL) --no-deps --editable .
 	touch $@
@@ -59,7 +59,7 @@ $(VENV)/.installed-main: pyproject.toml poetry.lock | $(POETRY)
 # Each other group on top of it, the first time a target needs it (a stamp per group installed):
 # embedded (the PostgreSQL of `make run`), dev (tests, linters), load (Locust, charts), docs.
 $(VENV)/.installed-%: $(VENV)/.installed-main
-	$(POETRY) export --with $* --format requirements.txt --output $(VENV)/requirements-$*.txt
+	$(RUN) scripts/export_lock.py main $* >$(VENV)/requirements-$*.txt
 	$(PIP_INSTALL) --require-hashes -r $(VENV)/requirements-$*.txt
 	touch $@
 

@@ -6,9 +6,8 @@ answer, and how big the install it made is.
 Clones this checkout (its committed HEAD) into a temporary directory and runs `make run` there, with
 an empty pip cache and free ports, asking /health until it answers; then stops it (Ctrl+C) and
 prints the seconds to the first answer, when each step began (from make's output), the machine's
-load, and the size of `.venv/` (and of `.tools/`, where make puts poetry when it is not on PATH).
-pip's local configuration (extra indexes, find-links) is set aside, so packages come from the
-package index, as on a user's machine. Needs only Python, git and make.
+load, and the size of `.venv/`. pip's local configuration (extra indexes, find-links) is set aside,
+so packages come from the package index, as on a user's machine. Needs only Python, git and make.
 """
 
 from __future__ import annotations
@@ -31,9 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 TIMEOUT = 600.0
 # The steps of a first `make run`, each known by the first line make prints for it.
 STEPS = {
-    "poetry into .tools/": "installing it in .tools/",
-    "the main group and the project": "export --only main",
-    "the embedded group": "export --with embedded",
+    "the main group and the project": "requirements-main.txt",
+    "the embedded group": "requirements-embedded.txt",
     "the service's start": "src/main.py",
 }
 
@@ -74,12 +72,11 @@ def main() -> None:
     port = free_port()
     # A new user's environment: no settings of ours, nothing cached, only the package index.
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "MAKE", "MFLAGS"))}
-    for name in ("DATABASE_URL", "VENV", "POETRY", "VIRTUAL_ENV"):
+    for name in ("DATABASE_URL", "VENV", "VIRTUAL_ENV"):
         env.pop(name, None)
     env |= {
         "PIP_CONFIG_FILE": os.devnull,
         "PIP_CACHE_DIR": str(work / "pip-cache"),
-        "POETRY_CACHE_DIR": str(work / "poetry-cache"),
         "PORT": str(port),
         "EMBEDDED_DB_PORT": str(free_port()),
     }
@@ -128,7 +125,7 @@ def main() -> None:
             make.wait(30)
         recorder.join()
 
-    venv, tools = disk_usage_mib(clone / ".venv"), disk_usage_mib(clone / ".tools")
+    venv = disk_usage_mib(clone / ".venv")
     version = subprocess.run(
         [str(clone / ".venv" / "bin" / "python"), "-V"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -137,8 +134,9 @@ def main() -> None:
         print(f"  {second:5.1f} s  {step}")
     load = f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end"
     print(f"  load average (1 min, {os.cpu_count()} CPUs): {load}")
-    print(f"  .venv/   {venv:6.1f} MiB  (what the service runs on)")
-    print(f"  .tools/  {tools:6.1f} MiB  (poetry, to export the lock; none if it is on PATH)")
+    print(f"  .venv/  {venv:.1f} MiB  (everything the first run installed)")
+    if (clone / ".tools").exists():
+        raise SystemExit("error: the first run made .tools/ (poetry): only `make lock` needs it")
     if args.keep:
         print(f"kept: {clone}")
     else:

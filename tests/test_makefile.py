@@ -190,8 +190,9 @@ def installs(target: str, venv: Path) -> list[str]:
         text=True,
         check=True,
     ).stdout.splitlines()
-    exports = [command.split() for command in commands if " export " in command]
-    return [export[export.index("export") + 2] for export in exports]
+    # `export_lock.py main` for the main group, `export_lock.py main <group>` for each other.
+    exports = [command.split(">")[0].split() for command in commands if "export_lock.py" in command]
+    return [export[-1] for export in exports]
 
 
 @pytest.mark.parametrize(
@@ -224,3 +225,40 @@ def test_installed_groups_are_not_installed_again(tmp_path: Path) -> None:
 
     # `make test` adds only what `make run` did not install.
     assert installs("test", venv) == ["dev", "docs"]
+
+
+def older_python() -> str | None:
+    """A Python 3.8 to 3.10 that runs (a pyenv shim of a version not selected does not)."""
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv")) / "versions"
+    for minor in (10, 9, 8):
+        on_path = shutil.which(f"python3.{minor}")
+        candidates = [
+            *([on_path] if on_path else []),
+            *map(str, pyenv.glob(f"3.{minor}.*/bin/python3")),
+        ]
+        for candidate in candidates:
+            run = subprocess.run([candidate, "-V"], capture_output=True, check=False)
+            if run.returncode == 0:
+                return candidate
+    return None
+
+
+def test_a_python_older_than_3_11_is_refused_before_anything_is_installed(tmp_path: Path) -> None:
+    if shutil.which("make") is None:
+        pytest.skip("needs make: apt-get install make")
+    old = older_python()
+    if old is None:
+        pytest.skip("needs a Python older than 3.11 to refuse (python3.10 on PATH, or pyenv's)")
+    venv = tmp_path / "venv"
+    result = subprocess.run(
+        ["make", "--no-print-directory", "install", f"PYTHON={old}", f"VENV={venv}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 2
+    version = subprocess.run([old, "-V"], capture_output=True, text=True, check=True).stdout
+    assert f"error: notes-api needs Python 3.11+ ({old} is {version.strip()})" in result.stdout
+    assert not venv.exists()
