@@ -6,10 +6,11 @@ The targets are ratios of the same round: the service at 0.85x or more of the fl
 its p99 latency at most 1.25x the floor's, and its access log costing 5% or less against
 ACCESS_LOG=false.
 
-Per scenario and round, each app gets `--seconds` of wrk at `--connections` connections; the order
-rotates between rounds, so that a slower or busier moment of the machine does not always fall
-on the same app. The figures kept are the medians over the rounds; the ratios compare figures of
-the same round. Writes reports/bench.json and draws docs/images/bench.png.
+Each round starts every app anew; per scenario and round, each app gets `--seconds` of wrk at
+`--connections` connections; the order rotates between rounds, so that a slower or busier moment
+of the machine does not always fall on the same app. The figures kept are the medians over the
+rounds; the ratios compare figures of the same round. Writes reports/bench.json and draws
+docs/images/bench.png.
 """
 
 from __future__ import annotations
@@ -70,10 +71,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
-    wrk_path = ensure_wrk()
-    REPORTS.mkdir(exist_ok=True)
-    asyncio.run(reset_notes(url, NOTES))
+def start_apps(url: str) -> dict[str, ServerProcess]:
     servers: dict[str, ServerProcess] = {}
     try:
         servers["service"] = start_service(url, REPORTS / "bench-service.log")
@@ -82,13 +80,30 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
         )
         servers["floor"] = bench_app("floor", url, REPORTS / "bench-floor.log")
         servers["reference"] = bench_app("reference", url, REPORTS / "bench-reference.log")
-        for server in servers.values():  # warm up: connections, prepared statements, caches
-            for scenario, _ in SCENARIOS:
-                wrk(wrk_path, server.base, scenario, seconds=1, connections=8, ids=NOTES)
-        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-            scenario: {app: [] for app in APPS} for scenario, _ in SCENARIOS
-        }
-        for round_number in range(arguments.rounds):
+    except BaseException:
+        for server in servers.values():
+            server.stop()
+        raise
+    return servers
+
+
+def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
+    wrk_path = ensure_wrk()
+    REPORTS.mkdir(exist_ok=True)
+    asyncio.run(reset_notes(url, NOTES))
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+        scenario: {app: [] for app in APPS} for scenario, _ in SCENARIOS
+    }
+    for round_number in range(arguments.rounds):
+        # New processes every round: two starts of the very same app, side by side, can differ
+        # by 5% to 7% in requests/s for the whole of their lives (docs/performance.md), as much
+        # as the costs measured here. So each app's median is over as many of its processes as
+        # there are rounds, not over one.
+        servers = start_apps(url)
+        try:
+            for server in servers.values():  # warm up: connections, prepared statements, caches
+                for scenario, _ in SCENARIOS:
+                    wrk(wrk_path, server.base, scenario, seconds=1, connections=8, ids=NOTES)
             turn = round_number % len(APPS)
             order = APPS[turn:] + APPS[:turn]
             for scenario, label in SCENARIOS:
@@ -108,9 +123,9 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
                         file=sys.stderr,
                         flush=True,
                     )
-    finally:
-        for server in servers.values():
-            server.stop()
+        finally:
+            for server in servers.values():
+                server.stop()
     return runs
 
 
