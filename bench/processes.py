@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import statistics
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from support import (
     ServerProcess,
     bench_databases,
     ensure_wrk,
+    order_of,
     reset_notes,
     wrk,
 )
@@ -34,7 +36,7 @@ from support import service as start_service
 from notes_api.config import Settings
 
 NOTES = 10_000
-TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+TICKS = os.sysconf("SC_CLK_TCK") if sys.platform == "linux" else 100  # /proc's unit of CPU time
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
@@ -62,10 +64,10 @@ def measure(arguments: argparse.Namespace, url: str) -> None:
             )
         for server in servers.values():  # warm up: connections, prepared statements, caches
             wrk(wrk_path, server.base, arguments.scenario, seconds=1, connections=8, ids=NOTES)
-        names = list(servers)
+        names = tuple(servers)
         turns: dict[str, list[tuple[float, dict[str, float]]]] = defaultdict(list)
         for turn in range(arguments.turns):
-            for name in names[turn % len(names) :] + names[: turn % len(names)]:
+            for name in order_of(names, turn):
                 pid = servers[name].process.pid
                 before = thread_cpu(pid)
                 result = wrk(

@@ -82,6 +82,17 @@ def bench_app(name: str, url: str, log: Path) -> ServerProcess:
     return server
 
 
+def order_of(apps: tuple[str, ...], round_number: int) -> tuple[str, ...]:
+    """The order in which apps that take turns run in a round: reversed every other round, rotated
+    in between. Rotation alone keeps each app behind the same one every round, and a run of writes
+    leaves work to the run after it (WAL to flush, dead rows to vacuum): in `make bench` the
+    service always came right after the reference, the fastest writer, and right before its
+    no-log twin."""
+    turn = (round_number // 2) % len(apps)
+    order = apps[turn:] + apps[:turn]
+    return order[::-1] if round_number % 2 else order
+
+
 def ensure_wrk() -> str:
     """The path of wrk, installed from Debian when missing and possible."""
     if found := shutil.which("wrk"):

@@ -34,6 +34,7 @@ from support import (
     bench_app,
     bench_databases,
     ensure_wrk,
+    order_of,
     reset_notes,
     wrk,
 )
@@ -87,16 +88,6 @@ def start_apps(url: str) -> dict[str, ServerProcess]:
     return servers
 
 
-def order_of(round_number: int) -> tuple[str, ...]:
-    """The apps' order in a round: reversed every other round, rotated in between. Rotation alone
-    keeps each app behind the same one every round, and a run of writes leaves work to the run
-    after it (WAL to flush, dead rows to vacuum): the service always came right after the
-    reference, the fastest writer, and right before its no-log twin."""
-    turn = (round_number // 2) % len(APPS)
-    order = APPS[turn:] + APPS[:turn]
-    return order[::-1] if round_number % 2 else order
-
-
 def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
     wrk_path = ensure_wrk()
     REPORTS.mkdir(exist_ok=True)
@@ -106,7 +97,7 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
     }
     for round_number in range(arguments.rounds):
         # New processes every round: two starts of the very same app, side by side, can differ
-        # by 5% to 7% in requests/s for the whole of their lives (docs/performance.md), as much
+        # by 5% to 10% in requests/s for the whole of their lives (docs/performance.md), as much
         # as the costs measured here. So each app's median is over as many of its processes as
         # there are rounds, not over one.
         servers = start_apps(url)
@@ -115,7 +106,7 @@ def measure(arguments: argparse.Namespace, url: str) -> dict[str, Any]:
                 for scenario, _ in SCENARIOS:
                     wrk(wrk_path, server.base, scenario, seconds=1, connections=8, ids=NOTES)
             for scenario, label in SCENARIOS:
-                for app in order_of(round_number):
+                for app in order_of(APPS, round_number):
                     result = wrk(
                         wrk_path,
                         servers[app].base,

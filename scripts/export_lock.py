@@ -102,9 +102,9 @@ def export(groups: list[str], root: Path = ROOT) -> str:
         raise LockError(f"poetry.lock is format {version}, not {LOCK_VERSION}: run `make lock`")
     if lock["metadata"]["content-hash"] != content_hash(pyproject):
         raise LockError("poetry.lock does not match pyproject.toml: run `make lock`")
-    if unknown := set(groups) - declared_groups(pyproject):
-        known = ", ".join(sorted(declared_groups(pyproject)))
-        raise LockError(f"no dependency group {', '.join(sorted(unknown))} (there are {known})")
+    known = declared_groups(pyproject)
+    if unknown := ", ".join(sorted(set(groups) - known)):
+        raise LockError(f"no dependency group {unknown} (there are {', '.join(sorted(known))})")
     return requirements(lock, set(groups))
 
 
