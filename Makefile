@@ -171,7 +171,7 @@ load-test-headless: service-up ## Locust without UI: make load-test-headless USE
 		--users $(USERS) --spawn-rate $(SPAWN) --run-time $(DURATION) \
 		--csv reports/locust --html reports/locust.html
 
-bench: $(call installed,embedded dev load) ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~5 min)
+bench: $(call installed,embedded dev load) ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~10 min)
 	$(RUN) bench/throughput.py
 
 bench-scale: $(call installed,embedded dev) ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes

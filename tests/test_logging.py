@@ -216,6 +216,35 @@ def test_the_access_log_writes_the_line_logging_would_write() -> None:
     assert between.endswith(":INFO:uvicorn.access:between")  # in the order they came
 
 
+@pytest.mark.parametrize("use_colors", [False, True])
+def test_the_writer_formats_the_access_line_as_logging_would(use_colors: bool) -> None:
+    formatter = ColorFormatter(use_colors=use_colors)
+    msg, *args = ACCESS_ARGS
+    for created in (1_764_490_531.0, 1_764_490_531.999, 1_764_490_532.0625, 12.25):
+        made_by_logging = logging.makeLogRecord(
+            {"name": "uvicorn.access", "levelno": logging.INFO, "levelname": "INFO", "msg": msg,
+             "args": tuple(args), "created": created, "msecs": int(created % 1 * 1000)}
+        )  # fmt: skip
+
+        assert formatter.access_line(created, msg, tuple(args)) == formatter.format(made_by_logging)
+
+
+def test_the_access_line_follows_a_format_of_ones_own() -> None:
+    msg, *args = ACCESS_ARGS
+    own = ColorFormatter("%(levelname)s %(name)s %(message)s", use_colors=False)
+    assert own.access_line(12.25, msg, tuple(args)) == (
+        'INFO uvicorn.access 127.0.0.1:40000 - "GET /notes/7 HTTP/1.1" 200'
+    )
+    stream = io.StringIO()
+    handler = BackgroundHandler(stream, interval=0.01)
+    handler.setFormatter(logging.Formatter("%(name)s|%(message)s"))  # not ours at all
+    fast = access_log_for(access_logger(handler))
+    assert fast is not None
+    fast.info(*ACCESS_ARGS)
+    handler.close()
+    assert stream.getvalue() == 'uvicorn.access|127.0.0.1:40000 - "GET /notes/7 HTTP/1.1" 200\n'
+
+
 @pytest.mark.parametrize(
     "setting", ["a filter", "another handler", "a plain handler", "level warning", "handler level"]
 )

@@ -12,12 +12,14 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeAlias
 
 from colorama import Fore, Style, just_fix_windows_console
 
 FORMAT = "%(asctime)s:%(levelname)s:%(name)s:%(message)s"
 ACCESS_LOGGER = "uvicorn.access"
+# What BackgroundHandler queues: records, and the access log's (time, format, arguments).
+Queued: TypeAlias = "logging.LogRecord | tuple[float, str, tuple[object, ...]]"
 
 
 class ColorFormatter(logging.Formatter):
@@ -35,18 +37,34 @@ class ColorFormatter(logging.Formatter):
         super().__init__(fmt)
         self.use_colors = sys.stderr.isatty() if use_colors is None else use_colors
         self._second: tuple[int, str] = (-1, "")  # a second, and its date and time as text
+        # What FORMAT puts between an access line's time and its message (see access_line).
+        template = access_record(0.0, "", ())
+        template.asctime = template.message = ""
+        self._access_prefix = self.formatMessage(template)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """As logging's, but the date and time of a second are made into text once: the log
         writer formats the lines of a second together."""
         if datefmt is not None:
             return super().formatTime(record, datefmt)
+        return self._asctime(record.created, int(record.msecs))
+
+    def _asctime(self, created: float, msecs: int) -> str:
         second, text = self._second
-        if second != int(record.created):
-            second = int(record.created)
-            text = time.strftime(self.default_time_format, self.converter(record.created))
+        if second != int(created):
+            second = int(created)
+            text = time.strftime(self.default_time_format, self.converter(created))
             self._second = (second, text)  # one assignment: another thread sees both or neither
-        return f"{text},{int(record.msecs):03d}"  # as logging.Formatter.default_msec_format
+        return f"{text},{msecs:03d}"  # as logging.Formatter.default_msec_format
+
+    def access_line(self, created: float, msg: str, args: tuple[object, ...]) -> str:
+        """The access log's line (logging.AccessLog), as `format` writes the record logging
+        would make for it (`access_record`), but without making one: the writer thread writes
+        thousands a second, and the record and `Formatter.format` cost 5 µs of a line's 6."""
+        if self._fmt != FORMAT:
+            return self.format(access_record(created, msg, args))
+        msecs = int((created - int(created)) * 1000)  # as LogRecord reckons it
+        return f"{self._asctime(created, msecs)}{self._access_prefix}{msg % args}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         if not self.use_colors:
@@ -75,8 +93,7 @@ class BackgroundHandler(logging.Handler):
         super().__init__()
         self.stream = stream or sys.stderr
         self.interval = interval
-        # Records, and the access log's (time, format, arguments) (see AccessLog).
-        self.records: deque[logging.LogRecord | tuple[float, str, tuple[object, ...]]] = deque()
+        self.records: deque[Queued] = deque()
         self.closing = threading.Event()
         self.writer = threading.Thread(target=self._write_loop, name="log-writer", daemon=True)
         self.writer.start()
@@ -101,17 +118,23 @@ class BackgroundHandler(logging.Handler):
         lines = []
         while self.records:
             item = self.records.popleft()
-            record = item if isinstance(item, logging.LogRecord) else access_record(*item)
             try:
-                lines.append(self.format(record) + "\n")
+                lines.append(self._line(item) + "\n")
             except Exception:
-                self.handleError(record)
+                self.handleError(as_record(item))
         if lines:
             try:
                 self.stream.write("".join(lines))
                 self.stream.flush()
             except Exception:
-                self.handleError(record)
+                self.handleError(as_record(item))  # the last one's, for handleError to show
+
+    def _line(self, item: Queued) -> str:
+        if isinstance(item, logging.LogRecord):
+            return self.format(item)
+        if isinstance(self.formatter, ColorFormatter):
+            return self.formatter.access_line(*item)
+        return self.format(access_record(*item))
 
     def close(self) -> None:
         if not self.closing.is_set():
@@ -157,6 +180,10 @@ def access_log_for(logger: logging.Logger) -> AccessLog | None:
         ):
             return AccessLog(handler)
     return None
+
+
+def as_record(item: Queued) -> logging.LogRecord:
+    return item if isinstance(item, logging.LogRecord) else access_record(*item)
 
 
 def access_record(created: float, msg: str, args: tuple[object, ...]) -> logging.LogRecord:
