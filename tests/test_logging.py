@@ -289,3 +289,23 @@ def test_the_time_is_written_as_logging_writes_it() -> None:
         stamped = logging.makeLogRecord({"created": created, "msecs": (created % 1) * 1000})
 
         assert ours.formatTime(stamped) == logging_own.formatTime(stamped)
+
+
+def test_bench_log_line_prints_each_pieces_cost() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "log_line.py"), "--lines=200"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert run.returncode == 0, run.stderr
+    pieces = (
+        "uvicorn's arguments",
+        r"AccessLog\.info \(queued\)",
+        r"a LogRecord, Formatter\.format",
+        r"ColorFormatter\.access_line",
+    )
+    for piece in pieces:
+        assert re.search(rf"^ +{piece} +\d+\.\d\d$", run.stdout, re.MULTILINE), run.stdout

@@ -1,0 +1,96 @@
+"""What one access log line costs, piece by piece: on the event loop, and in the log writer.
+
+    python bench/log_line.py [--lines 100000]
+
+No server and no database: each piece runs `--lines` times in a loop, best of five (a machine
+shared with other work only ever adds time). On the loop, uvicorn works out the line's arguments
+(`get_client_addr`, `get_path_with_query_string`) and hands them to `logging.AccessLog.info`; in
+the writer's thread, each queued line becomes text, through the record `logging` would make and
+`Formatter.format` (what the writer did before step 20 of docs/performance.md), or through
+`ColorFormatter.access_line` (what it does now).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import time
+from collections.abc import Callable
+from typing import cast
+
+from uvicorn._types import HTTPScope
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+from notes_api.logging import AccessLog, BackgroundHandler, ColorFormatter, access_record
+
+# What uvicorn's httptools protocol logs for a GET /notes/{id} (uvicorn.protocols.http).
+FORMAT = '%s - "%s %s HTTP/%s" %d'
+SCOPE = cast(
+    "HTTPScope",
+    {
+        "client": ("127.0.0.1", 51234),
+        "method": "GET",
+        "path": "/notes/1234",
+        "query_string": b"",
+        "http_version": "1.1",
+    },
+)
+
+
+def best_of_five(lines: int, run: Callable[[], object]) -> float:
+    """µs per line of the fastest of five runs of `run`, which does `lines` of them."""
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best / lines * 1e6
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=100_000)
+    lines = parser.parse_args().lines
+
+    handler = BackgroundHandler(io.StringIO(), interval=3600)  # its thread never writes here
+    formatter = ColorFormatter(use_colors=False)
+    handler.setFormatter(formatter)
+    access_log = AccessLog(handler)
+    arguments = ("127.0.0.1:51234", "GET", "/notes/1234", "1.1", 200)
+    queued = [(time.time(), FORMAT, arguments)] * lines
+
+    def uvicorn_arguments() -> None:
+        for _ in range(lines):
+            (get_client_addr(SCOPE), get_path_with_query_string(SCOPE), SCOPE["http_version"])
+
+    def queue() -> None:
+        for _ in range(lines):
+            access_log.info(FORMAT, *arguments)
+        handler.records.clear()
+
+    def through_a_record() -> None:
+        for item in queued:
+            formatter.format(access_record(*item))
+
+    def from_its_parts() -> None:
+        for item in queued:
+            formatter.access_line(*item)
+
+    try:
+        print(f"µs per access line, best of 5 runs of {lines}:")
+        print("  on the event loop")
+        print(
+            f"    uvicorn's arguments                 {best_of_five(lines, uvicorn_arguments):5.2f}"
+        )
+        print(f"    AccessLog.info (queued)             {best_of_five(lines, queue):5.2f}")
+        print("  in the log writer's thread")
+        print(
+            f"    a LogRecord, Formatter.format       {best_of_five(lines, through_a_record):5.2f}"
+        )
+        print(f"    ColorFormatter.access_line          {best_of_five(lines, from_its_parts):5.2f}")
+    finally:
+        handler.close()
+
+
+if __name__ == "__main__":
+    main()
