@@ -16,25 +16,21 @@ import argparse
 import io
 import time
 from collections.abc import Callable
-from typing import cast
+from typing import Any
 
-from uvicorn._types import HTTPScope
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
 from notes_api.logging import AccessLog, BackgroundHandler, ColorFormatter, access_record
 
 # What uvicorn's httptools protocol logs for a GET /notes/{id} (uvicorn.protocols.http).
 FORMAT = '%s - "%s %s HTTP/%s" %d'
-SCOPE = cast(
-    "HTTPScope",
-    {
-        "client": ("127.0.0.1", 51234),
-        "method": "GET",
-        "path": "/notes/1234",
-        "query_string": b"",
-        "http_version": "1.1",
-    },
-)
+SCOPE: Any = {
+    "client": ("127.0.0.1", 51234),
+    "method": "GET",
+    "path": "/notes/1234",
+    "query_string": b"",
+    "http_version": "1.1",
+}
 
 
 def best_of_five(lines: int, run: Callable[[], object]) -> float:
@@ -76,18 +72,22 @@ def main() -> None:
         for item in queued:
             formatter.access_line(*item)
 
+    pieces = {
+        "on the event loop": {
+            "uvicorn's arguments": uvicorn_arguments,
+            "AccessLog.info (queued)": queue,
+        },
+        "in the log writer's thread": {
+            "a LogRecord, Formatter.format": through_a_record,
+            "ColorFormatter.access_line": from_its_parts,
+        },
+    }
     try:
         print(f"µs per access line, best of 5 runs of {lines}:")
-        print("  on the event loop")
-        print(
-            f"    uvicorn's arguments                 {best_of_five(lines, uvicorn_arguments):5.2f}"
-        )
-        print(f"    AccessLog.info (queued)             {best_of_five(lines, queue):5.2f}")
-        print("  in the log writer's thread")
-        print(
-            f"    a LogRecord, Formatter.format       {best_of_five(lines, through_a_record):5.2f}"
-        )
-        print(f"    ColorFormatter.access_line          {best_of_five(lines, from_its_parts):5.2f}")
+        for where, runs in pieces.items():
+            print(f"  {where}")
+            for name, run in runs.items():
+                print(f"    {name:<35} {best_of_five(lines, run):5.2f}")
     finally:
         handler.close()
 

@@ -37,10 +37,13 @@ class ColorFormatter(logging.Formatter):
         super().__init__(fmt)
         self.use_colors = sys.stderr.isatty() if use_colors is None else use_colors
         self._second: tuple[int, str] = (-1, "")  # a second, and its date and time as text
-        # What FORMAT puts between an access line's time and its message (see access_line).
-        template = access_record(0.0, "", ())
-        template.asctime = template.message = ""
-        self._access_prefix = self.formatMessage(template)
+        # What FORMAT puts between an access line's time and its message (see access_line);
+        # None with a format of one's own.
+        self._access_prefix: str | None = None
+        if fmt == FORMAT:
+            template = access_record(0.0, "", ())
+            template.asctime = template.message = ""
+            self._access_prefix = self.formatMessage(template)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         """As logging's, but the date and time of a second are made into text once: the log
@@ -61,10 +64,9 @@ class ColorFormatter(logging.Formatter):
         """The access log's line (logging.AccessLog), as `format` writes the record logging
         would make for it (`access_record`), but without making one: the writer thread writes
         thousands a second, and the record and `Formatter.format` cost 5 µs of a line's 6."""
-        if self._fmt != FORMAT:
+        if self._access_prefix is None:
             return self.format(access_record(created, msg, args))
-        msecs = int((created - int(created)) * 1000)  # as LogRecord reckons it
-        return f"{self._asctime(created, msecs)}{self._access_prefix}{msg % args}"
+        return f"{self._asctime(created, msecs_of(created))}{self._access_prefix}{msg % args}"
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         if not self.use_colors:
@@ -130,11 +132,9 @@ class BackgroundHandler(logging.Handler):
                 self.handleError(as_record(item))  # the last one's, for handleError to show
 
     def _line(self, item: Queued) -> str:
-        if isinstance(item, logging.LogRecord):
-            return self.format(item)
-        if isinstance(self.formatter, ColorFormatter):
+        if isinstance(item, tuple) and isinstance(self.formatter, ColorFormatter):
             return self.formatter.access_line(*item)
-        return self.format(access_record(*item))
+        return self.format(as_record(item))
 
     def close(self) -> None:
         if not self.closing.is_set():
@@ -193,8 +193,13 @@ def access_record(created: float, msg: str, args: tuple[object, ...]) -> logging
     record = logging.LogRecord.__new__(logging.LogRecord)
     record.__dict__.update(ACCESS_TEMPLATE)
     record.msg, record.args, record.created = msg, args, created
-    record.msecs = int((created - int(created)) * 1000) + 0.0  # as LogRecord reckons it
+    record.msecs = msecs_of(created) + 0.0
     return record
+
+
+def msecs_of(created: float) -> int:
+    """The milliseconds of a time, as LogRecord reckons them for `%(msecs)`."""
+    return int((created - int(created)) * 1000)
 
 
 ACCESS_TEMPLATE = vars(logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, "", (), None))
