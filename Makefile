@@ -115,10 +115,11 @@ cluster-down: $(SERVE) ## Stop the cluster `make cluster` started and remove its
 test-lowest-sqlalchemy: $(call installed,embedded dev) ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
 	$(RUN) scripts/lowest_sqlalchemy.py
 
-check: $(call installed,embedded dev load) ## Lint and type-check: ruff, ruff format --check, mypy --strict; zizmor on the workflows
+check: $(call installed,embedded dev load) ## Lint and type-check: ruff, ruff format --check, mypy --strict, the layers (lint-imports); zizmor on the workflows
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy
+	$(VENV)/bin/lint-imports --no-cache
 	$(VENV)/bin/zizmor --offline --quiet --no-progress .github/workflows/
 
 lint: $(call installed,dev) ## Format the code and apply ruff's safe fixes

@@ -19,10 +19,9 @@ import asyncpg
 from fastapi import FastAPI, Query, Request, Response
 from reference import CREATE, GET, LIST, NOT_FOUND, REPLACE, json, serve  # bench/reference.py
 
-from notes_api.dependencies import NoteId
-from notes_api.routes.notes import MAX_SKIP, MAX_TAKE
-from notes_api.schemas import NoteIn
-from notes_api.tables import ID_MAX
+from notes_api.notes.routes import MAX_SKIP, MAX_TAKE, NoteId
+from notes_api.notes.schemas import NoteIn
+from notes_api.notes.tables import ID_MAX
 
 
 def create_app(url: str) -> FastAPI:

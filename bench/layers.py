@@ -36,9 +36,10 @@ import floor
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.logging import log_config
-from notes_api.middleware import Guards
-from notes_api.protocol import RequestLimits, http_protocol
+from notes_api.serving.guards import Guards
+from notes_api.serving.limits import RequestLimits
+from notes_api.serving.logs import log_config
+from notes_api.serving.protocol import http_protocol
 
 NOTES = 10_000
 DEFAULTS = Settings(_env_file=None)

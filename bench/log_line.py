@@ -20,7 +20,7 @@ from typing import Any
 
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
-from notes_api.logging import AccessLog, BackgroundHandler, ColorFormatter, access_record
+from notes_api.serving.logs import AccessLog, BackgroundHandler, ColorFormatter, access_record
 
 # What uvicorn's httptools protocol logs for a GET /notes/{id} (uvicorn.protocols.http).
 FORMAT = '%s - "%s %s HTTP/%s" %d'

@@ -1,4 +1,4 @@
-"""What the request limits (`notes_api.protocol`) cost per request, without the noise of a server.
+"""What the request limits (notes_api/serving/limits.py) cost per request, without a server's noise.
 
 `python bench/protocol.py`: uvicorn's httptools and h11 protocols, as uvicorn ships them
 and with the limits, each fed the same kept-alive `GET` requests in this process, on uvloop: no
@@ -22,8 +22,9 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from notes_api import protocol
 from notes_api.config import Settings
+from notes_api.serving import protocol
+from notes_api.serving.limits import RequestLimits
 
 # What wrk sends for GET /notes/{id} in `make bench`, give or take the id.
 REQUEST = (
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=40)
     arguments = parser.parse_args(argv)
     defaults = Settings(_env_file=None)
-    limits = protocol.RequestLimits(defaults.request_timeout, defaults.max_header_size)
+    limits = RequestLimits(defaults.request_timeout, defaults.max_header_size)
     factories: dict[str, ProtocolFactory] = {
         "httptools": HttpToolsProtocol,
         "httptools + limits": functools.partial(protocol.HttpToolsProtocol, limits=limits),

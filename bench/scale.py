@@ -27,7 +27,7 @@ import asyncpg
 from support import BENCH_DATABASE, REPORTS, bench_databases, reset_notes, service
 
 from notes_api.config import Settings
-from notes_api.service import PAGES
+from notes_api.notes.service import PAGES
 
 SMALL = 1_000
 LARGE = 1_000_000

@@ -8,6 +8,7 @@ scripts/seed.py).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -26,9 +27,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "scripts")]  # for tests.support and seed,
 from seed import add_notes  # noqa: E402
 
 from notes_api.config import Settings  # noqa: E402
-from notes_api.database_url import ConnectionTarget  # noqa: E402
-from notes_api.embedded import database_or_embedded, ensure_database  # noqa: E402
-from notes_api.migrate import upgrade  # noqa: E402
+from notes_api.database import ConnectionTarget  # noqa: E402
+from notes_api.database.migrations import upgrade  # noqa: E402
+from notes_api.development.database import database_or_embedded, ensure_database  # noqa: E402
 from tests.support import ServerProcess as ServerProcess  # noqa: E402 (for the drivers)
 from tests.support import free_port, with_database  # noqa: E402
 
@@ -41,7 +42,12 @@ BENCH_DATABASE = "notes_bench"
 async def bench_databases(settings: Settings, *names: str) -> AsyncIterator[list[str]]:
     """The URLs of the benchmark's databases, created and migrated (the embedded server runs for
     as long as this is open, when DATABASE_URL is unset)."""
-    async with database_or_embedded(settings) as server:
+    # Starting and stopping the embedded server blocks for a while: in a thread, off the loop.
+    running = database_or_embedded(settings)
+    on_server = await asyncio.to_thread(running.__enter__)
+    try:
+        assert on_server.database_url is not None
+        server = on_server.database_url.get_secret_value()
         urls = []
         for name in names:
             await ensure_database(server, name)
@@ -49,6 +55,8 @@ async def bench_databases(settings: Settings, *names: str) -> AsyncIterator[list
             await upgrade(ConnectionTarget.from_url(url))
             urls.append(url)
         yield urls
+    finally:
+        await asyncio.to_thread(running.__exit__, None, None, None)
 
 
 async def reset_notes(url: str, count: int) -> None:

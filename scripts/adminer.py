@@ -24,7 +24,8 @@ from urllib.parse import unquote, urlencode, urlsplit
 from dotenv import dotenv_values
 
 from notes_api.config import Settings, load_settings
-from notes_api.embedded import EMBEDDED_DATABASE, EmbeddedPostgres
+from notes_api.development.database import EMBEDDED_DATABASE
+from notes_api.development.embedded import EmbeddedPostgres
 
 # Where Debian's `adminer` package puts the single-file build; ADMINER_PHP overrides it.
 DEBIAN_ADMINER = Path("/usr/share/adminer/adminer.php")

@@ -11,7 +11,9 @@ import logging
 import sys
 
 from notes_api.config import load_settings
-from notes_api.embedded import EmbeddedPostgres, EmbeddedUnavailableError
+from notes_api.development.binaries import EmbeddedUnavailableError
+from notes_api.development.embedded import EmbeddedPostgres
+from notes_api.development.upgrade import upgrade
 
 
 def main() -> None:
@@ -19,7 +21,7 @@ def main() -> None:
     settings = load_settings()
     server = EmbeddedPostgres(root=settings.embedded_db_dir, port=settings.embedded_db_port)
     try:
-        kept = server.upgrade()
+        kept = upgrade(server)
     except EmbeddedUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -18,9 +18,10 @@ from collections.abc import Callable
 import asyncpg
 
 from notes_api.config import Settings
-from notes_api.lifespan import open_database
-from notes_api.logging import log_config
-from notes_api.tables import notes
+from notes_api.database import open_database
+from notes_api.development.database import database_or_embedded
+from notes_api.notes.tables import notes
+from notes_api.serving.logs import log_config
 
 BAR_WIDTH = 30
 
@@ -71,7 +72,12 @@ async def add_notes(
 
 async def seed(settings: Settings, count: int, *, batch_size: int, truncate: bool) -> float:
     """Insert `count` notes; return the seconds the COPY took."""
-    async with open_database(settings) as database, database.connection() as connection:
+    target, options = settings.database_target(), settings.database_options()
+    migrate = settings.migrate_on_start
+    async with (
+        open_database(target, options, migrate=migrate) as database,
+        database.connection() as connection,
+    ):
         raw = connection.raw_connection
         if truncate:
             await raw.execute(f"TRUNCATE {notes.name} RESTART IDENTITY")
@@ -95,11 +101,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     arguments = parse(sys.argv[1:] if argv is None else argv)
-    settings = Settings()
     logging.config.dictConfig(log_config("warning"))
-    seconds = asyncio.run(
-        seed(settings, arguments.count, batch_size=arguments.batch, truncate=arguments.truncate)
-    )
+    with database_or_embedded(Settings()) as settings:
+        seconds = asyncio.run(
+            seed(settings, arguments.count, batch_size=arguments.batch, truncate=arguments.truncate)
+        )
     rate = arguments.count / seconds if seconds else 0.0
     print(f"Seeded {arguments.count:,} notes in {seconds:.1f} s ({rate:,.0f} notes/s)")
 

@@ -2,7 +2,7 @@
 
 Settings come from the environment and `.env` (see `.env.example`). Without DATABASE_URL, the
 embedded PostgreSQL is started here, in the parent process, so that reloads and workers share one
-server instead of each starting and stopping their own.
+server instead of each starting and stopping their own; the app is handed its URL.
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ import os
 import signal
 import sys
 
-import asyncpg
 import uvicorn
-from pydantic import SecretStr
 
 from notes_api.config import Settings, as_environment, load_settings
-from notes_api.connector import Connector
-from notes_api.database_url import ConnectionTarget
-from notes_api.embedded import EmbeddedUnavailableError, serving
-from notes_api.logging import log_config
-from notes_api.protocol import RequestLimits, http_protocol
+from notes_api.database import DatabaseError, check_connection
+from notes_api.development.binaries import EmbeddedUnavailableError
+from notes_api.development.database import database_or_embedded
+from notes_api.serving.limits import RequestLimits
+from notes_api.serving.logs import log_config
+from notes_api.serving.protocol import http_protocol
 
 logger = logging.getLogger("notes_api.main")
 
@@ -73,32 +72,12 @@ def serve(settings: Settings) -> None:
 def check_database(settings: Settings) -> None:
     """Fail now, in one line, if DATABASE_URL cannot be reached, rather than with a traceback
     from every worker's startup."""
-    assert settings.database_url is not None
-    target = ConnectionTarget.from_url(settings.database_url.get_secret_value())
+    timeout = max(CONNECT_TIMEOUT, settings.db_connect_timeout)
     try:
-        timeout = max(CONNECT_TIMEOUT, settings.db_connect_timeout)
-        asyncio.run(check_connection(target, timeout))
-    except (
-        OSError,
-        asyncpg.PostgresError,
-        asyncpg.InterfaceError,
-        asyncpg.InternalClientError,  # e.g. no host is what target_session_attrs asks for
-    ) as error:
-        reason = " ".join(str(error).split()) or type(error).__name__  # asyncpg adds HINT lines
-        print(
-            f"error: DATABASE_URL: cannot connect to {target.masked_url}: {reason}", file=sys.stderr
-        )
+        asyncio.run(check_connection(settings.database_target(), timeout))
+    except DatabaseError as error:
+        print(f"error: DATABASE_URL: {error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-async def check_connection(target: ConnectionTarget, connect_timeout: float) -> None:
-    """Connect once, as the pool will (to any of the URL's hosts), and run `SELECT 1`; raise what
-    asyncpg raises."""
-    connection = await Connector(target, timeout=connect_timeout)()
-    try:
-        await connection.fetchval("SELECT 1")
-    finally:
-        await connection.close()
 
 
 def has_module(name: str) -> bool:
@@ -123,11 +102,9 @@ def main() -> None:
     logging.config.dictConfig(log_config(settings.log_level))
     if settings.database_url is not None:
         check_database(settings)
-        serve(settings)
-        return
     try:
-        with serving(settings) as url:
-            serve(settings.model_copy(update={"database_url": SecretStr(url)}))
+        with database_or_embedded(settings) as on_database:
+            serve(on_database)
     except EmbeddedUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None

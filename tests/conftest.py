@@ -1,8 +1,10 @@
 """The test database: a fresh one per session, on the embedded PostgreSQL (default) or on the
-server named by TEST_DATABASE_URL. Each test that asks for `api` starts with an empty table."""
+server named by TEST_DATABASE_URL. Each test that asks for `api` (the app) or `notes_url` (the
+database alone) starts with an empty table."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -15,7 +17,9 @@ from fastapi.testclient import TestClient
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.embedded import EmbeddedPostgres
+from notes_api.database import ConnectionTarget
+from notes_api.database.migrations import upgrade
+from notes_api.development.embedded import EmbeddedPostgres
 from tests.support import ROOT, ServerProcess, free_port, reachable_dir, sql, with_database
 
 
@@ -52,6 +56,21 @@ def database_url(server_url: str) -> Iterator[str]:
     sql(server_url, f'CREATE DATABASE "{name}"')
     yield with_database(server_url, name)
     sql(server_url, f'DROP DATABASE "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str) -> str:
+    """The session's database at the migrations' head, as the app's lifespan leaves it."""
+    asyncio.run(upgrade(ConnectionTarget.from_url(database_url)))
+    return database_url
+
+
+@pytest.fixture
+def notes_url(migrated_url: str) -> str:
+    """The session's database, migrated, with no notes: for tests of the data layer and the
+    service, which need a database and not the app."""
+    sql(migrated_url, "TRUNCATE notes RESTART IDENTITY")
+    return migrated_url
 
 
 @pytest.fixture(scope="session")

@@ -12,17 +12,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import requests
 
-from notes_api.embedded import SYSTEM_USER, EmbeddedPostgres
+from notes_api.database import Database
+from notes_api.development.binaries import SYSTEM_USER
+from notes_api.development.embedded import EmbeddedPostgres
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
@@ -36,6 +39,17 @@ def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
             await connection.close()
 
     return asyncio.run(run())
+
+
+def on_database(url: str, scenario: Callable[[Database], Awaitable[T]], **options: Any) -> T:
+    """Run `scenario(database)` with a `Database` of its own on `url` (no app), connected for it:
+    `options` as `Database` takes them."""
+
+    async def connected() -> T:
+        async with Database(url, **{"min_size": 1} | options) as database:
+            return await scenario(database)
+
+    return asyncio.run(connected())
 
 
 def seed(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
@@ -209,17 +223,14 @@ LOOPBACK = "0100007F"
 
 def connects_encrypted(url: str) -> bool:
     """Open the service's pool on `url`, as the service does, and ask whether it is encrypted."""
-    # Imported here: tests/support.py stays importable without the service's settings.
-    from notes_api.database import Database
 
-    async def ask() -> bool:
-        async with Database(url, min_size=1) as database:
-            encrypted: bool = await database.fetch_val(
-                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
-            )
-            return encrypted
+    async def ask(database: Database) -> bool:
+        encrypted: bool = await database.fetch_val(
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        )
+        return encrypted
 
-    return asyncio.run(ask())
+    return on_database(url, ask)
 
 
 def demo_curl_session(base: str) -> None:

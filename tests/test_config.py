@@ -13,7 +13,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from notes_api.config import Settings, as_environment
-from notes_api.database_url import ConnectionTarget
+from notes_api.database.url import ConnectionTarget
 from tests.support import ROOT, connects_encrypted, free_port, sql, with_database
 
 

@@ -17,11 +17,8 @@ import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx'
 import pytest
 import requests
 
-from notes_api.config import Settings
-from notes_api.database import Database
-from notes_api.database_url import ConnectionTarget
-from notes_api.embedded import EmbeddedPostgres, ensure_database
-from notes_api.errors import DATABASE_ERRORS
+from notes_api.development.database import ensure_database
+from notes_api.development.embedded import EmbeddedPostgres
 from tests.support import ServerProcess, free_port, sql, throwaway_cluster
 
 pytestmark = pytest.mark.e2e
@@ -245,56 +242,6 @@ def test_statement_timeout_answers_503_and_writes_nothing(
     assert answer.headers["Retry-After"] == "5"
     assert 0.5 <= took < 3.0
     assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 0
-
-
-def test_statement_timeout_cancels_a_slow_query_on_the_database(database_url: str) -> None:
-    settings = Settings(_env_file=None, database_url=database_url, db_statement_timeout=0.2)
-    database = Database.from_settings(ConnectionTarget.from_url(database_url), settings)
-
-    async def slow_query() -> BaseException | None:
-        await database.connect()
-        try:
-            await database.fetch_val("SELECT pg_sleep(5)")
-        except Exception as error:
-            return error
-        finally:
-            await database.disconnect()
-        return None
-
-    started = time.monotonic()
-    error = asyncio.run(slow_query())
-    assert time.monotonic() - started < 3
-    assert isinstance(error, asyncpg.QueryCanceledError)
-    assert isinstance(error, DATABASE_ERRORS)  # errors.py answers it with 503
-
-
-def test_pool_timeout_bounds_the_wait_for_a_connection(database_url: str) -> None:
-    settings = Settings(
-        _env_file=None,
-        database_url=database_url,
-        db_pool_min_size=1,
-        db_pool_max_size=1,
-        db_pool_timeout=0.3,
-    )
-    database = Database.from_settings(ConnectionTarget.from_url(database_url), settings)
-
-    async def starved() -> tuple[BaseException | None, float]:
-        await database.connect()
-        try:
-            async with database.connection():  # the pool's only connection, in this task
-                started = time.monotonic()
-                try:
-                    await asyncio.create_task(database.fetch_val("SELECT 1"))
-                except Exception as error:
-                    return error, time.monotonic() - started
-                return None, time.monotonic() - started
-        finally:
-            await database.disconnect()
-
-    error, waited = asyncio.run(starved())
-    assert isinstance(error, TimeoutError)
-    assert isinstance(error, DATABASE_ERRORS)
-    assert 0.3 <= waited < 2
 
 
 def test_sigterm_under_load_finishes_requests_then_exits_0(

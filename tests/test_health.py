@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from notes_api import __version__
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.database_url import ConnectionTarget
-from notes_api.migrate import run
+from notes_api.database.migrations import run
+from notes_api.database.url import ConnectionTarget
 from tests.support import free_port, sql, with_database
 
 

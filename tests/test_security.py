@@ -19,7 +19,7 @@ from pydantic import SecretStr
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.embedded import SYSTEM_USER
+from notes_api.development.binaries import SYSTEM_USER
 from tests.support import (
     LOOPBACK,
     ServerProcess,

@@ -1,21 +1,29 @@
-"""The application factory: settings in, a FastAPI app out, its database opened by its lifespan."""
+"""The application factory: settings in, a FastAPI app out, its database opened by its lifespan.
+
+Read this first. A request for a note goes: the route in notes/routes.py, which asks FastAPI for
+the database (dependencies.py) and calls one function of notes/service.py, which runs a Core
+statement on the `notes` table (notes/tables.py); errors.py answers what fails. The folders
+database/, serving/ and development/ hold the machinery beneath: each says what it is for.
+"""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Sequence
+import gc
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources
-from typing import Any
+from typing import TypedDict
 
-from fastapi import APIRouter, Depends, FastAPI, params
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.routing import APIRoute
 
-from notes_api import __version__, api_docs, auth, errors
+from notes_api import __version__, auth, errors, health
 from notes_api.config import Settings
-from notes_api.lifespan import lifespan
-from notes_api.middleware import Guards
-from notes_api.routes import health, notes
+from notes_api.database import Database, open_database, open_read_database
+from notes_api.notes import routes as notes
+from notes_api.serving import api_docs
+from notes_api.serving.guards import Guards
+from notes_api.serving.routing import add_routes, refuse_other_methods
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -42,14 +50,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
     app.add_middleware(
-        Guards,
-        max_body_size=settings.max_body_size,
-        lenient_json=settings.lenient_content_type,
+        Guards, max_body_size=settings.max_body_size, lenient_json=settings.lenient_content_type
     )
     errors.install(app)
+
     # Routes match in the order they are added: the notes first, since nearly every request is
-    # for one of them (the health checks come a few times a minute); the reads before the writes
-    # (see notes.refuse_other_methods).
+    # for one of them (the health checks come a few times a minute); the reads, then the 405s
+    # for methods no route of a path serves, then the writes (see refuse_other_methods).
     write_guard = (
         [] if settings.api_token is None else [Depends(auth.token_guard(settings.api_token))]
     )
@@ -58,45 +65,56 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app,
         notes.reads,
         dependencies=read_guard,
-        responses=errors.DATABASE_DOWN | (auth.UNAUTHORIZED_RESPONSE if read_guard else {}),
+        responses=errors.DATABASE_DOWN | (errors.BAD_TOKEN if read_guard else {}),
     )
+    refuse_other_methods(app, notes.reads, notes.writes)
     add_routes(
         app,
         notes.writes,
         dependencies=write_guard,
         responses=errors.NOT_JSON
         | errors.DATABASE_DOWN
-        | (auth.UNAUTHORIZED_RESPONSE if write_guard else {}),
+        | (errors.BAD_TOKEN if write_guard else {}),
     )
     add_routes(app, health.router)
     api_docs.install(app)
     return app
 
 
-def add_routes(
-    app: FastAPI,
-    router: APIRouter,
-    *,
-    dependencies: Sequence[params.Depends] = (),
-    responses: dict[int | str, dict[str, Any]] | None = None,
-) -> None:
-    """Add the router's routes to the app itself, with these dependencies and responses too.
+class State(TypedDict):
+    """What the lifespan hands every request (`request.state.database`)."""
 
-    What `app.include_router` does, but for what it keeps at request time: FastAPI 0.16x
-    matches an included router's routes through a layer of its own, which cost every request
-    about 7% (docs/performance.md, step 17). Each route is added again with all it was made with.
+    database: Database
+    read_database: Database  # the replicas (DATABASE_READ_URL), else `database` itself
+
+
+def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
+    """The app's lifespan: at start, migrate the database and connect (and the replicas'); while
+    it serves, hand the databases to each request; at stop, close them."""
+
+    @asynccontextmanager
+    async def run(app: FastAPI) -> AsyncIterator[State]:
+        options = settings.database_options()
+        async with (
+            open_database(
+                settings.database_target(), options, migrate=settings.migrate_on_start
+            ) as database,
+            open_read_database(settings.read_target(), options, database) as read_database,
+        ):
+            settle_startup_objects()
+            yield {"database": database, "read_database": read_database}
+
+    return run
+
+
+def settle_startup_objects() -> None:
+    """Keep the garbage collector's full passes off what startup built.
+
+    Modules, the app, its routes, models and schemas live as long as the process, yet every full
+    collection walked them all: under load that came often and stopped the event loop for long
+    enough to be most of the p99 latency (docs/performance.md, step 14). Frozen, they are left out
+    of collections; they are still freed by reference counting should they go. The garbage made
+    so far is collected first.
     """
-    for route in router.routes:
-        assert isinstance(route, APIRoute), f"not an API route: {route!r}"
-        options = {name: getattr(route, name) for name in ROUTE_OPTIONS}
-        options["dependencies"] = [*dependencies, *route.dependencies]
-        options["responses"] = (responses or {}) | route.responses
-        app.router.add_api_route(**options)
-
-
-# What `add_api_route` takes, and an APIRoute keeps under the same name.
-ROUTE_OPTIONS = [
-    name
-    for name in inspect.signature(APIRouter.add_api_route).parameters
-    if name not in ("self", "route_class_override")
-]
+    gc.collect()
+    gc.freeze()

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import HTTPException, Security, status
+from fastapi import Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import SecretStr
 
-from notes_api.schemas import ErrorMessage
-
-UNAUTHORIZED = "A valid bearer token is needed (Authorization: Bearer <token>)"
+from notes_api.errors import UNAUTHORIZED
 
 # auto_error=False: a missing or malformed header reaches our check, which answers 401 with the
 # WWW-Authenticate header (HTTPBearer's own error is a 403 in older FastAPI versions).
@@ -25,14 +23,6 @@ bearer = HTTPBearer(
     scheme_name="token",
     description="The service's API_TOKEN. Writes need it; reads too when API_TOKEN_READS=true.",
 )
-
-UNAUTHORIZED_RESPONSE: dict[int | str, dict[str, Any]] = {
-    401: {
-        "model": ErrorMessage,
-        "description": "The bearer token is missing or wrong.",
-        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
-    }
-}
 
 
 def token_guard(
@@ -51,8 +41,6 @@ def token_guard(
         given = credentials.credentials.encode() if credentials is not None else b""
         # Constant time: how long a wrong guess takes must not tell how much of it was right.
         if not hmac.compare_digest(given, expected):
-            raise HTTPException(
-                status.HTTP_401_UNAUTHORIZED, UNAUTHORIZED, headers={"WWW-Authenticate": "Bearer"}
-            )
+            raise UNAUTHORIZED.exception()
 
     return require_token

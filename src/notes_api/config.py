@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from notes_api.database_url import ConnectionTarget
+from notes_api.database import ConnectionTarget, DatabaseOptions
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
@@ -206,6 +206,21 @@ class Settings(BaseSettings):
             raise ValueError("SHUTDOWN_DRAIN must be below SHUTDOWN_TIMEOUT")
         return self
 
+    def database_target(self) -> ConnectionTarget:
+        """DATABASE_URL, parsed: the app needs one (src/main.py gives it the embedded server's)."""
+        if self.database_url is None:
+            raise ValueError("DATABASE_URL is unset: set it, or run `python src/main.py`")
+        return ConnectionTarget.from_url(self.database_url.get_secret_value())
+
+    def read_target(self) -> ConnectionTarget | None:
+        """DATABASE_READ_URL, parsed, if it is set."""
+        url = self.database_read_url
+        return None if url is None else ConnectionTarget.from_url(url.get_secret_value())
+
+    def database_options(self) -> DatabaseOptions:
+        """The DB_* settings, as the data layer takes them (DB_POOL_TIMEOUT: `pool_timeout`)."""
+        return DatabaseOptions(**{n.removeprefix("db_"): v for n, v in self if n.startswith("db_")})
+
 
 def as_environment(settings: Settings) -> dict[str, str]:
     """The settings as environment variables, from which `Settings()` reads them back as they are.
@@ -223,10 +238,8 @@ def as_environment(settings: Settings) -> dict[str, str]:
 
 
 def load_settings() -> Settings:
-    """Settings from the environment, or exit 2 with one line per wrong value, naming its variable.
-
-    For entry points (src/main.py, scripts/): a person reads this, not a traceback.
-    """
+    """Settings from the environment, or exit 2 with one line per wrong value, naming its variable:
+    for entry points (src/main.py, scripts/), whose users read this, not a traceback."""
     try:
         return Settings()
     except ValidationError as error:

@@ -1,21 +1,20 @@
-"""What routes ask for: the database of this process (to write, or to read), a valid note id."""
+"""What routes ask for: the database of this process, to write or to read."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Path, Request
-from fastapi.exceptions import RequestValidationError
+from fastapi import Depends, Request
 
 from notes_api.database import Database
-from notes_api.tables import ID_MAX
+from notes_api.errors import INVALID, invalid_header
 
 
 async def get_database(request: Request) -> Database:
     """The database of this process, put in the request's state by the lifespan: one pool per
     process, no module global."""
     # `async` although it awaits nothing: FastAPI runs a plain `def` dependency in a thread pool,
-    # which cost more than the rest of a GET /notes/{id} (docs/performance.md).
+    # which cost more than the rest of a GET /notes/{id} (docs/performance.md, step 1).
     database: Database = request.state.database
     return database
 
@@ -26,10 +25,10 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 async def get_read_database(request: Request) -> Database:
-    """Where this request reads: the replicas when DATABASE_READ_URL is set (replicas.py), but
-    the primary with `Read-From: primary`; with no replicas, the one database."""
+    """Where this request reads: the replicas when DATABASE_READ_URL is set, but the primary with
+    `Read-From: primary`; with no replicas, the one database."""
     # The header is read here rather than declared as a `Header` parameter: FastAPI's parsing
-    # and validation of it cost every read about 4% (docs/performance.md); READ_FROM documents it.
+    # and validation of it cost every read (docs/performance.md, step 17); READ_FROM documents it.
     state = request.state
     match request.headers.get("read-from"):
         case None | "replica":
@@ -37,10 +36,7 @@ async def get_read_database(request: Request) -> Database:
         case "primary":
             database = state.database
         case other:
-            problem = {"type": "literal_error", "loc": ("header", "read-from"), "input": other}
-            raise RequestValidationError(
-                [problem | {"msg": "Input should be 'replica' or 'primary'"}]
-            )
+            raise invalid_header("read-from", other, "'replica' or 'primary'")
     return database
 
 
@@ -59,18 +55,8 @@ READ_FROM: dict[str, Any] = {
         }
     ],
     # An unknown value is a 422, which OpenAPI shows as FastAPI shows its own validation errors.
-    "responses": {
-        "422": {
-            "description": "Validation Error",
-            "content": {
-                "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
-            },
-        }
-    },
+    "responses": INVALID,
 }
 
 # How read routes reach the database: GET /notes, /notes/{id}, /notes/all.
 ReadDatabaseDep = Annotated[Database, Depends(get_read_database)]
-
-# Ids outside bigint's range cannot name a note; refusing them here keeps them away from SQL.
-NoteId = Annotated[int, Path(ge=1, le=ID_MAX, description="The note's id.")]

@@ -1,97 +1,149 @@
-"""How failures become answers (a clear status, no SQL, no stack trace, no secret), and how OpenAPI
-describes those answers."""
+"""Every failure the service answers, in one place: its status, body and headers, and how OpenAPI
+describes it.
+
+A failure is answered with JSON, `{"detail": "..."}` (ErrorMessage), a clear status, and no SQL,
+stack trace or secret; every 503 says when to try again (`Retry-After`). Inside the app, the
+handlers `install` adds answer the notes' and the data layer's errors, and FastAPI's validation
+errors; routes and dependencies raise `Failure.exception()`. Outside the app, the request limits
+(serving/protocol.py, serving/guards.py) send the answers made here as bytes, and /ready takes its
+`Retry-After` from here.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from notes_api.schemas import ErrorMessage
+from notes_api.database import DatabaseUnavailableError, ReadOnlyError, ValueRejectedError
+from notes_api.notes.service import NoteNotFoundError
 
 logger = logging.getLogger(__name__)
 
-# The database is down, restarting, or unreachable: the client may retry later.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.ConnectionDoesNotExistError,
-    asyncpg.exceptions.OperatorInterventionError,
-    # A connection the server dropped mid-statement can leave asyncpg's protocol half-way
-    # ("cannot switch to state 12; another operation is in progress"); the pool discards it.
-    asyncpg.exceptions.InternalClientError,
-)
 RETRY_AFTER_SECONDS = 5
-RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}}
+RETRY_AFTER = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
-# What OpenAPI says of these answers; app.py attaches each to the routes that may give it.
+
+class ErrorMessage(BaseModel):
+    """An error the client can act on."""
+
+    detail: str = Field(examples=["Note not found"])
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An answer to a failure: its status, its `{"detail": ...}` body, and its headers."""
+
+    status: int
+    detail: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    def body(self) -> bytes:
+        return json.dumps({"detail": self.detail}, separators=(",", ":")).encode()
+
+    def response(self) -> JSONResponse:
+        return JSONResponse({"detail": self.detail}, self.status, dict(self.headers))
+
+    def exception(self) -> HTTPException:
+        """To raise in a route or a dependency: FastAPI answers it with this failure's answer."""
+        return HTTPException(self.status, self.detail, dict(self.headers))
+
+
+NOTE_NOT_FOUND = Failure(404, "Note not found")
+UNAUTHORIZED = Failure(
+    401,
+    "A valid bearer token is needed (Authorization: Bearer <token>)",
+    {"WWW-Authenticate": "Bearer"},
+)
+DATABASE_UNAVAILABLE = Failure(503, "The database is unavailable; try again shortly", RETRY_AFTER)
+# DATABASE_URL points at a replica (or a database set read-only): writes cannot succeed here, but
+# the service is not broken, and a proxy may send the retry to the primary.
+READ_ONLY = Failure(503, "The database is read-only; writes go to the primary", RETRY_AFTER)
+# Validation should have refused the value already; never pass PostgreSQL's text on.
+VALUE_REJECTED = Failure(422, "The database refused this value")
+# After SIGTERM, a request cancelled before its answer began (serving/guards.py).
+SHUTTING_DOWN = Failure(503, "The service is shutting down; try again shortly", RETRY_AFTER)
+
+
+def body_too_large(limit: int) -> Failure:
+    return Failure(413, f"The request body is larger than {limit} bytes")
+
+
+def head_too_large(limit: int) -> Failure:
+    return Failure(431, f"The request line and headers are larger than {limit} bytes")
+
+
+def request_timeout(seconds: float) -> Failure:
+    return Failure(408, f"The request was not received within {seconds:g} s")
+
+
+def method_not_allowed(allow: str) -> Failure:
+    """`allow`: the methods the path serves, for the `Allow` header."""
+    return Failure(405, "Method Not Allowed", {"Allow": allow})
+
+
+def invalid_header(name: str, value: str, expected: str) -> RequestValidationError:
+    """A header's value refused, answered as FastAPI answers its own validation errors (422)."""
+    problem = {"type": "literal_error", "loc": ("header", name), "input": value}
+    return RequestValidationError([problem | {"msg": f"Input should be {expected}"}])
+
+
+# -- how OpenAPI describes them; app.py and the routes attach each where it may be given ----------
+
+RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}}
 DATABASE_DOWN: dict[int | str, dict[str, Any]] = {
     503: {
         "model": ErrorMessage,
         "description": "The database is unavailable, busy or read-only; retry after `Retry-After`"
         " seconds.",
-        "content": {
-            "application/json": {
-                "example": {"detail": "The database is unavailable; try again shortly"}
-            }
-        },
+        "content": {"application/json": {"example": {"detail": DATABASE_UNAVAILABLE.detail}}},
         "headers": RETRY_AFTER_HEADER,
     }
 }
-# Given by middleware.Guards, before a route runs.
 TOO_LARGE: dict[int | str, dict[str, Any]] = {
     413: {
         "model": ErrorMessage,
         "description": "The request body is over MAX_BODY_SIZE.",
-        "content": {
-            "application/json": {
-                "example": {"detail": "The request body is larger than 65536 bytes"}
-            }
-        },
+        "content": {"application/json": {"example": {"detail": body_too_large(65536).detail}}},
     }
 }
 # Given by FastAPI when a body cannot be decoded as JSON text.
 NOT_JSON: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
 }
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorMessage, "description": NOTE_NOT_FOUND.detail}
+}
+BAD_TOKEN: dict[int | str, dict[str, Any]] = {
+    401: {
+        "model": ErrorMessage,
+        "description": "The bearer token is missing or wrong.",
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    }
+}
+# As OpenAPI shows FastAPI's own validation errors, for a 422 a dependency gives (as raw
+# OpenAPI, for a route's `openapi_extra`).
+INVALID: dict[str, dict[str, Any]] = {
+    "422": {
+        "description": "Validation Error",
+        "content": {
+            "application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}
+        },
+    }
+}
+
+
+# -- the app's handlers ---------------------------------------------------------------------------
 
 CURSOR_HINT = "; to page further, follow the Link header or use ?after=<last id>"
-
-
-async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
-    logger.warning("Database unavailable on %s %s: %r", request.method, request.url.path, error)
-    return JSONResponse(
-        {"detail": "The database is unavailable; try again shortly"},
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-async def data_rejected(request: Request, error: Exception) -> JSONResponse:
-    # Validation should have refused the value already; never pass PostgreSQL's text on.
-    logger.warning("Database refused a value on %s %s: %r", request.method, request.url.path, error)
-    return JSONResponse({"detail": "The database refused this value"}, status_code=422)
-
-
-async def read_only(request: Request, error: Exception) -> JSONResponse:
-    # DATABASE_URL points at a replica (or a database set read-only): writes cannot succeed here,
-    # but the service is not broken, and a proxy may route the retry to the primary.
-    logger.warning(
-        "Write refused by a read-only database on %s %s", request.method, request.url.path
-    )
-    return JSONResponse(
-        {"detail": "The database is read-only; writes go to the primary"},
-        status_code=503,
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
 
 
 class EscapedJSONResponse(JSONResponse):
@@ -111,10 +163,33 @@ async def invalid_request(request: Request, error: Exception) -> JSONResponse:
     return EscapedJSONResponse({"detail": errors}, status_code=422)
 
 
+async def note_not_found(request: Request, error: Exception) -> JSONResponse:
+    return NOTE_NOT_FOUND.response()
+
+
+async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
+    _log("Database unavailable", request, error)
+    return DATABASE_UNAVAILABLE.response()
+
+
+async def read_only(request: Request, error: Exception) -> JSONResponse:
+    _log("Write refused by a read-only database", request, error)
+    return READ_ONLY.response()
+
+
+async def value_rejected(request: Request, error: Exception) -> JSONResponse:
+    _log("Database refused a value", request, error)
+    return VALUE_REJECTED.response()
+
+
+def _log(what: str, request: Request, error: Exception) -> None:
+    cause = error.__cause__ or error  # the driver's error, which says what happened
+    logger.warning("%s on %s %s: %r", what, request.method, request.url.path, cause)
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
-    for error in DATABASE_ERRORS:
-        app.add_exception_handler(error, database_unavailable)
-    app.add_exception_handler(asyncpg.ReadOnlySQLTransactionError, read_only)
-    app.add_exception_handler(asyncpg.DataError, data_rejected)
-    app.add_exception_handler(asyncpg.IntegrityConstraintViolationError, data_rejected)
+    app.add_exception_handler(NoteNotFoundError, note_not_found)
+    app.add_exception_handler(DatabaseUnavailableError, database_unavailable)
+    app.add_exception_handler(ReadOnlyError, read_only)
+    app.add_exception_handler(ValueRejectedError, value_rejected)

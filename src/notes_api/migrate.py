@@ -1,121 +1,38 @@
-"""Alembic, driven from code: `upgrade()` at start, `python -m notes_api.migrate` on demand."""
+"""The migrations' command line: `python -m notes_api.migrate` (`make migrate`, `make migration`).
+
+    python -m notes_api.migrate                      # upgrade to head
+    python -m notes_api.migrate downgrade <revision> # back to <revision> (`base`: empty)
+    python -m notes_api.migrate revision -m "add tags"  # a migration from notes/tables.py
+
+On DATABASE_URL, or, unset, on the embedded PostgreSQL (started for the command, as src/main.py
+starts it for the service). The service itself migrates at start (MIGRATE_ON_START).
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import logging.config
 import sys
-from collections.abc import Callable
-from typing import Any
-
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
 
 from notes_api.config import Settings
-from notes_api.connector import Connector
-from notes_api.database_url import ConnectionTarget
-from notes_api.embedded import database_or_embedded
-from notes_api.logging import log_config
+from notes_api.database.migrations import new_revision, run
+from notes_api.development.database import database_or_embedded
+from notes_api.serving.logs import log_config
 
 logger = logging.getLogger(__name__)
 
-# Seconds to find, among several hosts, the one to migrate (target_session_attrs decides).
-CONNECT_TIMEOUT = 10.0
-# The advisory lock that serialises migrations: any constant all processes of the service share.
-MIGRATION_LOCK_KEY = 0x6E6F746573  # "notes"
 
-
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", "notes_api:migrations")
-    return config
-
-
-async def run(
-    target: ConnectionTarget,
-    revision: str = "head",
-    *,
-    downgrade: bool = False,
-    statement_cache_size: int = 100,
-) -> None:
-    """Upgrade (or downgrade) the schema of `target` to `revision`, one migrator at a time.
-
-    `statement_cache_size`: 0 behind PgBouncer, as DB_STATEMENT_CACHE_SIZE."""
-
-    def migrate(config: Config) -> None:
-        if downgrade:
-            command.downgrade(config, revision)
-        else:
-            command.upgrade(config, revision)
-
-    await _on_connection(target, migrate, statement_cache_size)
-
-
-async def upgrade(target: ConnectionTarget, *, statement_cache_size: int = 100) -> None:
-    await run(target, "head", statement_cache_size=statement_cache_size)
-
-
-async def new_revision(target: ConnectionTarget, message: str) -> None:
-    """Write a migration for the difference between tables.py and the database (at head)."""
-    await _on_connection(
-        target, lambda config: command.revision(config, message=message, autogenerate=True)
-    )
-
-
-def engine_for(target: ConnectionTarget, statement_cache_size: int = 100) -> AsyncEngine:
-    """A SQLAlchemy engine (for Alembic) whose connections asyncpg opens with the service's
-    options: the URL only names the driver, `connect_args` say where and how."""
-    connect_args = target.connect_options() | {"statement_cache_size": statement_cache_size}
-    return create_async_engine(
-        "postgresql+asyncpg://", connect_args=connect_args, poolclass=NullPool
-    )
-
-
-async def _on_connection(
-    target: ConnectionTarget,
-    alembic_command: Callable[[Config], Any],
-    statement_cache_size: int = 100,
-) -> None:
-    if len(target.hosts) > 1:
-        # The engine's connections go to the host the service's own would (connector.py).
-        target = await Connector(target, timeout=CONNECT_TIMEOUT).reachable()
-    engine = engine_for(target, statement_cache_size)
-
-    def on(connection: Connection) -> None:
-        config = alembic_config()
-        # env.py runs the migrations on this connection, inside our transaction and lock.
-        config.attributes["connection"] = connection
-        alembic_command(config)
-
-    try:
-        async with engine.begin() as connection:
-            # Workers starting together would otherwise race to create the same table.
-            await connection.execute(
-                text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
-            await connection.run_sync(on)
-    finally:
-        await engine.dispose()
-
-
-async def _main(arguments: argparse.Namespace) -> None:
-    settings = Settings()
-    async with database_or_embedded(settings) as url:
-        target = ConnectionTarget.from_url(url)
-        if arguments.command == "revision":
-            await new_revision(target, arguments.message)
-            return
-        logger.info("Migrating %s to %s", target.masked_url, arguments.revision)
-        await run(
-            target,
-            arguments.revision,
-            downgrade=arguments.command == "downgrade",
-            statement_cache_size=settings.db_statement_cache_size,
-        )
+async def migrate(settings: Settings, arguments: argparse.Namespace) -> None:
+    target = settings.database_target()
+    if arguments.command == "revision":
+        await new_revision(target, arguments.message)
+        return
+    logger.info("Migrating %s to %s", target.masked_url, arguments.revision)
+    downgrade = arguments.command == "downgrade"
+    cache = settings.db_statement_cache_size
+    await run(target, arguments.revision, downgrade=downgrade, statement_cache_size=cache)
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -125,7 +42,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     up.add_argument("revision", nargs="?", default="head")
     down = commands.add_parser("downgrade", help="revert migrations down to REVISION (e.g. base)")
     down.add_argument("revision")
-    new = commands.add_parser("revision", help="autogenerate a migration from tables.py")
+    new = commands.add_parser("revision", help="autogenerate a migration from notes/tables.py")
     new.add_argument("-m", "--message", required=True)
     arguments = parser.parse_args(argv)
     if arguments.command is None:  # plain `python -m notes_api.migrate`: upgrade to head
@@ -133,9 +50,13 @@ def parse(argv: list[str]) -> argparse.Namespace:
     return arguments
 
 
-if __name__ == "__main__":
-    import logging.config
-
+def main(argv: list[str]) -> None:
+    arguments = parse(argv)
     settings = Settings()
     logging.config.dictConfig(log_config(settings.log_level))
-    asyncio.run(_main(parse(sys.argv[1:])))
+    with database_or_embedded(settings) as on_database:
+        asyncio.run(migrate(on_database, arguments))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
