@@ -345,13 +345,34 @@ def test_pages_show_only_images_that_exist() -> None:
             assert (page.parent / image).is_file(), f"{page.name} shows a missing {image}"
 
 
-def test_the_site_and_the_readme_show_the_same_layout() -> None:
-    def layout(page: Path) -> str:
-        found = re.search(r"## Layout\n\n```(?:text)?\n(.*?)```", page.read_text(), re.S)
-        assert found, f"{page.name} has no layout"
-        return found[1]
+def layout(page: Path) -> list[str]:
+    """The paths a page's `## Layout` names, one a line (a folder ends in `/`)."""
+    found = re.search(r"## Layout\n\n```(?:text)?\n(.*?)```", page.read_text(), re.S)
+    assert found, f"{page.name} has no layout"
+    return [line.split()[0] for line in found[1].splitlines() if line.strip()]
 
-    assert layout(ROOT / "README.md") == layout(DOCS / "index.md")
-    for line in layout(ROOT / "README.md").splitlines():
-        path = line.split()[0]
+
+def test_the_site_and_the_readme_show_the_same_layout() -> None:
+    readme = (ROOT / "README.md").read_text().split("## Layout")[1].split("\n## ")[0]
+    site = (DOCS / "index.md").read_text().split("## Layout")[1].split("\n## ")[0]
+    assert readme == site
+
+
+def test_the_layout_names_what_is_there_and_everything_that_is() -> None:
+    named = layout(ROOT / "README.md")
+    for path in named:
         assert (ROOT / path).exists(), f"the layout names {path}, which is not there"
+        assert (ROOT / path).is_dir() == path.endswith("/"), f"{path}: a folder ends in /"
+    folders = tuple(path for path in named if path.endswith("/"))
+    tree = [
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "src").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    ]
+    tree += [f"{name}/" for name in CODE if not any(path.startswith(f"{name}/") for path in named)]
+    unnamed = [path for path in tree if path not in named and not path.startswith(folders)]
+    assert unnamed == [], f"the layout does not name {unnamed}"
+
+
+# The top-level folders the layout must name; the rest (.github, .data, .venv...) are not code.
+CODE = {"src", "tests", "bench", "scripts", "docs"}

@@ -288,7 +288,8 @@ def test_a_statement_the_server_drops_is_unavailable(notes_url: str, verb: str) 
             await getattr(database, verb)(sleep)
 
     async def kill_it() -> None:
-        while not await asyncio.to_thread(sql, notes_url, KILL_THE_SLEEPER):
+        # Polled: nothing signals that the statement has reached the server.
+        while not await asyncio.to_thread(sql, notes_url, KILL_THE_SLEEPER):  # noqa: ASYNC110
             await asyncio.sleep(0.02)
 
     async def scenario(database: Database) -> tuple[BaseException | None, int]:

@@ -1,78 +1,130 @@
-"""Each reach into a private part of `databases` or asyncpg (internals.py) still finds what it
-relies on.
+"""Each reach into a private part of `databases` or asyncpg (database/internals.py lists them)
+still finds what it relies on: one test per reach, named after it.
 
-databases 0.9.0 is its last release; should a new one (or a SQLAlchemy it must follow) move one
-of these, the test names which, instead of requests failing. docs/database.md says what to do.
+databases 0.9.0 is its last release; should a new one (or a SQLAlchemy or asyncpg it must follow)
+move one of these, the test names which, instead of requests failing or a safety feature turning
+itself off in silence. docs/database.md says what to do then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
+from typing import Any
 
 import asyncpg
+import databases
+import pytest
 from databases.backends.postgres import PostgresBackend, PostgresConnection
-from databases.core import Connection
+from databases.core import Connection, Transaction
 
 from notes_api.database import Database, internals
 from notes_api.database.pool import Pool
+from tests.support import on_database
+
+URL = "postgresql://user@host/db"
 
 
-def test_postgres_backend_makes_its_dialect_and_connections_run_on_connection() -> None:
-    backend = PostgresBackend("postgresql://u@h/db")
-    connection = PostgresConnection(backend, backend._dialect)
+# -- databases ------------------------------------------------------------------------------------
 
-    assert backend._dialect.name == "postgresql"  # Backend.connection() hands it on
+
+def test_databases_builds_the_backend_from_supported_backends() -> None:
+    database = Database(URL)
+
+    assert Database.SUPPORTED_BACKENDS["postgresql"] == internals.BACKEND
+    assert isinstance(database._backend, internals.Backend)
+
+
+def test_databases_hands_the_databases_options_to_the_backend() -> None:
+    database = Database(URL, pool_timeout=1.5, connect_timeout=2.5, min_size=3, max_size=4)
+
+    backend = database._backend
+    assert isinstance(backend, internals.Backend)
+    assert backend.pool_timeout == 1.5
+    assert backend.connector.timeout == 2.5  # type: ignore[attr-defined]
+    assert backend.pool_options == {"min_size": 3, "max_size": 4}
+
+
+def test_databases_postgres_backend_has__dialect() -> None:
+    backend = PostgresBackend(URL)
+
+    assert backend._dialect.name == "postgresql"
+    assert backend._dialect.paramstyle == "pyformat"  # what databases compiles its own queries to
+
+
+def test_databases_postgres_connection_runs_on__connection_of__database() -> None:
+    backend = internals.Backend(URL, connector=asyncpg.connect, pool_timeout=1)
+    connection = backend.connection()
+
+    assert isinstance(connection, PostgresConnection)
+    assert connection._database is backend
     assert connection._connection is None  # BackendConnection.acquire() sets it
 
 
-def test_a_database_keeps_the_backend_it_made_from_supported_backends(database_url: str) -> None:
-    async def scenario() -> Pool:
-        async with Database(database_url, min_size=1) as database:
-            return internals.pool_of(database)
+def test_databases_database_keeps__backend_whose_pool_is_ours(notes_url: str) -> None:
+    async def scenario(database: Database) -> Pool:
+        return internals.pool_of(database)
 
-    assert isinstance(asyncio.run(scenario()), Pool)
+    assert isinstance(on_database(notes_url, scenario), Pool)
 
 
-def test_a_task_inside_a_transaction_is_found_with_its_connection(database_url: str) -> None:
-    async def scenario() -> dict[str, object]:
-        async with Database(database_url, min_size=1) as database:
-            found: dict[str, object] = {"outside": internals.task_connection(database)}
-            async with database.transaction():
-                held = internals.task_connection(database)
-                found["inside is databases' own"] = held is database.connection()
-                found["query lock"] = isinstance(getattr(held, "_query_lock", None), asyncio.Lock)
-                found["other task"] = await asyncio.create_task(_task_connection_of(database))
-            found["after"] = internals.task_connection(database)
-            return found
+def test_databases__connection_map_holds_a_tasks_connection_inside_a_transaction(
+    notes_url: str,
+) -> None:
+    async def scenario(database: Database) -> dict[str, Any]:
+        found: dict[str, Any] = {"outside": internals.task_connection(database)}
+        async with database.transaction():
+            held = internals.task_connection(database)
+            found["inside, databases' own"] = held is database.connection()
+            found["another task"] = await asyncio.create_task(task_connection_of(database))
+        found["after"] = internals.task_connection(database)
+        return found
 
-    assert asyncio.run(scenario()) == {
+    assert on_database(notes_url, scenario) == {
         "outside": None,
-        "inside is databases' own": True,
-        "query lock": True,
-        "other task": None,
+        "inside, databases' own": True,
+        "another task": None,
         "after": None,
     }
 
 
-async def _task_connection_of(database: Database) -> Connection | None:
+async def task_connection_of(database: Database) -> Connection | None:
     return internals.task_connection(database)
 
 
-def test_force_rollbacks_one_connection_is_found_from_every_task(database_url: str) -> None:
-    async def scenario() -> bool:
-        async with Database(database_url, min_size=1, force_rollback=True) as database:
-            here = internals.task_connection(database)
-            there = await asyncio.create_task(_task_connection_of(database))
-            return here is not None and here is there
+def test_databases__global_connection_is_force_rollbacks_for_every_task(notes_url: str) -> None:
+    async def scenario(database: Database) -> tuple[Any, Any]:
+        return internals.task_connection(database), await asyncio.create_task(
+            task_connection_of(database)
+        )
 
-    assert asyncio.run(scenario()) is True
+    here, there = on_database(notes_url, scenario, force_rollback=True)
+    assert isinstance(here, Connection)
+    assert here is there
 
 
-def test_an_asyncpg_connection_shows_its_socket(database_url: str) -> None:
+def test_databases_connection_has__query_lock() -> None:
+    connection = Connection(databases.Database(URL), PostgresBackend(URL))
+
+    assert isinstance(connection._query_lock, asyncio.Lock)
+
+
+def test_databases_transaction_is_made_from_a_connection_callable_and_force_rollback() -> None:
+    parameters = inspect.signature(Transaction).parameters
+
+    assert list(parameters)[:2] == ["connection_callable", "force_rollback"]
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    assert isinstance(Database(URL).transaction(), Transaction)
+
+
+# -- asyncpg --------------------------------------------------------------------------------------
+
+
+def test_asyncpg_connection__transport_is_the_socket_under_it(notes_url: str) -> None:
     # connector.py sets TCP options on it (TCP_USER_TIMEOUT, keepalives).
     async def family() -> int:
-        connection = await asyncpg.connect(database_url)
+        connection = await asyncpg.connect(notes_url)
         try:
             sock = internals.socket_of(connection)
             assert sock is not None
@@ -81,3 +133,12 @@ def test_an_asyncpg_connection_shows_its_socket(database_url: str) -> None:
             await connection.close()
 
     assert asyncio.run(family()) in (socket.AF_INET, socket.AF_INET6)
+
+
+def test_asyncpg_connection_without__transport_is_refused_loudly() -> None:
+    # Silently skipped, the connector's bound on a silent server would be gone.
+    class Connection:
+        pass
+
+    with pytest.raises(RuntimeError, match="_transport"):
+        internals.socket_of(Connection())

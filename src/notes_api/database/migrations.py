@@ -8,7 +8,6 @@ together migrate one after the other, and the later ones find nothing left to do
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -20,8 +19,6 @@ from sqlalchemy.pool import NullPool
 
 from notes_api.database.connector import Connector
 from notes_api.database.url import ConnectionTarget
-
-logger = logging.getLogger(__name__)
 
 # Seconds to find, among several hosts, the one to migrate (target_session_attrs decides).
 CONNECT_TIMEOUT = 10.0
@@ -60,7 +57,7 @@ async def upgrade(target: ConnectionTarget, *, statement_cache_size: int = 100) 
 
 
 async def new_revision(target: ConnectionTarget, message: str) -> None:
-    """Write a migration for the difference between tables.py and the database (at head)."""
+    """Write a migration for the difference between notes/tables.py and the database (at head)."""
     await _on_connection(
         target, lambda config: command.revision(config, message=message, autogenerate=True)
     )
