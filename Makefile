@@ -23,7 +23,7 @@ SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
-.PHONY: seed service-up load-test load-test-headless bench bench-scale bench-data-layer bench-layers
+.PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers
 .PHONY: cluster cluster-down test-cluster
 
 help: ## List the targets
@@ -174,6 +174,10 @@ load-test-headless: service-up ## Locust without UI: make load-test-headless USE
 
 bench: $(call installed,embedded dev load) ## Benchmark the service against FastAPI's floor and the reference app in bench/ (wrk; ~10 min)
 	$(RUN) bench/throughput.py
+
+bench-against: $(call installed,embedded dev load) ## This checkout's service against itself at REF, side by side: make bench-against REF=HEAD~1 (~5 min)
+	@test -n "$(REF)" || { echo 'error: name the commit to compare with: make bench-against REF=HEAD~1'; exit 2; }
+	$(RUN) bench/against.py --ref $(REF)
 
 bench-scale: $(call installed,embedded dev) ## Cursor page time at 1k vs 1M notes, and memory while exporting 1M notes
 	$(RUN) bench/scale.py
