@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import pytest
 import requests
 from cluster.hosts import Network, free_networks, remove, remove_stale, run
+from cluster.machine import unavailable_reason
 from cluster.patroni import wait_for
-from cluster.topology import Cluster, unavailable_reason
+from cluster.topology import Cluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 

@@ -8,8 +8,9 @@ import sys
 import cluster
 from cluster.haproxy import READ_PORT, STATS_PORT, WRITE_PORT
 from cluster.hosts import remove
+from cluster.machine import unavailable_reason
 from cluster.patroni import PATRONICTL, PG_PORT, REST_PORT
-from cluster.topology import Cluster, environment_file, unavailable_reason
+from cluster.topology import Cluster, environment_file
 
 DEMO = "demo"
 
@@ -34,7 +35,7 @@ def main() -> int:
         return 0
     demo = Cluster(DEMO, 0, 1, replication=args.replication, replica_reads=args.replica_reads,
                    through_haproxy=args.through_haproxy)  # fmt: skip
-    print("starting etcd, db1 and db2 (Patroni), lb, api1 and api2 (about 30 s) ...")
+    print("starting etcd, db1 and db2 (Patroni), lb, api1 and api2 (about 20 s) ...")
     demo.up()
     env = environment_file(demo)
     lb, db1, db2 = demo.address("lb"), demo.address("db1"), demo.address("db2")
