@@ -121,7 +121,7 @@ CLUSTER := PYTHONPATH=$(CURDIR)/scripts $(RUN) -m cluster
 
 cluster-venv: $(CLUSTER_VENV)/.installed ## Install Patroni for the cluster's database nodes (.venv-cluster/, from scripts/cluster/requirements.txt)
 
-test-cluster: $(call installed,embedded dev) $(CLUSTER_VENV)/.installed ## Run the failover, switchover and partition scenarios on a Patroni cluster of network namespaces; print their figures (root; ~8 min)
+test-cluster: $(call installed,embedded dev) $(CLUSTER_VENV)/.installed ## Run the failover, switchover and partition scenarios on a Patroni cluster of network namespaces; print their figures (root; ~7 min)
 	$(RUN) -m pytest -m cluster -s -p no:cacheprovider tests/test_cluster.py $(PYTEST_ARGS)
 
 cluster: $(SERVE) $(CLUSTER_VENV)/.installed ## Start etcd, two PostgreSQL nodes under Patroni, HAProxy and two API instances as hosts in network namespaces (root); prints the URLs

@@ -17,6 +17,9 @@ Network namespaces (Linux, as root) stand in for six hosts, on two networks:
 - lb: HAProxy, round-robin over api1 and api2 checked on `GET /ready`; and PostgreSQL ports for
   the primary and the replicas, checked on Patroni's REST API (haproxy.py).
 
+hosts.py makes the namespaces and their links and does the faults to them; topology.py starts the
+whole in order; machine.py says what this machine lacks for it.
+
     python -m cluster up     # make cluster: start it, print its URLs (scripts/ on sys.path)
     python -m cluster down   # make cluster-down: stop everything, remove the namespaces
 
