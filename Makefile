@@ -24,7 +24,7 @@ export ADMINER_PORT
 
 .PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers
-.PHONY: cluster cluster-down test-cluster
+.PHONY: cluster cluster-down cluster-venv test-cluster
 
 help: ## List the targets
 	@echo "notes-api: make <target>"
@@ -103,14 +103,32 @@ migration: $(SERVE) ## Write a migration from changes to tables.py: make migrati
 test: $(call installed,embedded dev docs) ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
 
-test-cluster: $(call installed,embedded dev) ## Run the scenarios on a cluster of network namespaces and print their figures (root; ~3 min)
+# Patroni runs the cluster's database nodes from a virtualenv of its own: the service does not
+# import it, so it is not in poetry.lock. Pinned, hash-checked requirements; made on first use.
+# On Debian's Python (apt-get install python3-venv): Patroni runs as PostgreSQL's user, who may not
+# reach a Python installed for root alone (pyenv's, under /root).
+CLUSTER_VENV := $(CURDIR)/.venv-cluster
+CLUSTER_PYTHON ?= /usr/bin/python3
+$(CLUSTER_VENV)/.installed: scripts/cluster/requirements.txt
+	test -x $(CLUSTER_VENV)/bin/python || $(CLUSTER_PYTHON) -m venv $(CLUSTER_VENV) || \
+		{ echo "error: no virtualenv from $(CLUSTER_PYTHON): apt-get install python3-venv"; exit 1; }
+	$(CLUSTER_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --use-pep517 --require-hashes \
+		-r scripts/cluster/requirements.txt
+	touch $@
+
+# The cluster's code is the package scripts/cluster/ (python -m cluster).
+CLUSTER := PYTHONPATH=$(CURDIR)/scripts $(RUN) -m cluster
+
+cluster-venv: $(CLUSTER_VENV)/.installed ## Install Patroni for the cluster's database nodes (.venv-cluster/, from scripts/cluster/requirements.txt)
+
+test-cluster: $(call installed,embedded dev) $(CLUSTER_VENV)/.installed ## Run the failover, switchover and partition scenarios on a Patroni cluster of network namespaces; print their figures (root; ~7 min)
 	$(RUN) -m pytest -m cluster -s -p no:cacheprovider tests/test_cluster.py $(PYTEST_ARGS)
 
-cluster: $(SERVE) ## Start HAProxy, two API instances and a primary/standby PostgreSQL as hosts in network namespaces (root); prints the URLs
-	$(RUN) scripts/cluster.py up
+cluster: $(SERVE) $(CLUSTER_VENV)/.installed ## Start etcd, two PostgreSQL nodes under Patroni, HAProxy and two API instances as hosts in network namespaces (root); prints the URLs
+	$(CLUSTER) up $(CLUSTER_ARGS)
 
 cluster-down: $(SERVE) ## Stop the cluster `make cluster` started and remove its namespaces
-	$(RUN) scripts/cluster.py down
+	$(CLUSTER) down
 
 test-lowest-sqlalchemy: $(call installed,embedded dev) ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
 	$(RUN) scripts/lowest_sqlalchemy.py
@@ -190,5 +208,5 @@ bench-layers: $(call installed,embedded dev) ## CPU per request of the service, 
 	$(RUN) bench/layers.py --path '/notes?take=20'
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
-	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
+	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(CLUSTER_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
