@@ -38,7 +38,7 @@ from support import BENCH_DATABASE, bench_databases, reset_notes
 
 from notes_api.config import Settings
 from notes_api.database import Database
-from notes_api.database.opening import keep_session
+from notes_api.database.settings import keep_session
 from notes_api.notes.service import NOTE_BY_ID, get_note
 from notes_api.notes.tables import notes
 

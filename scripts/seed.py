@@ -72,10 +72,8 @@ async def add_notes(
 
 async def seed(settings: Settings, count: int, *, batch_size: int, truncate: bool) -> float:
     """Insert `count` notes; return the seconds the COPY took."""
-    target, options = settings.database_target(), settings.database_options()
-    migrate = settings.migrate_on_start
     async with (
-        open_database(target, options, migrate=migrate) as database,
+        open_database(settings) as database,
         database.connection() as connection,
     ):
         raw = connection.raw_connection

@@ -94,12 +94,9 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[State]:
-        options = settings.database_options()
         async with (
-            open_database(
-                settings.database_target(), options, migrate=settings.migrate_on_start
-            ) as database,
-            open_read_database(settings.read_target(), options, database) as read_database,
+            open_database(settings) as database,
+            open_read_database(settings, database) as read_database,
         ):
             settle_startup_objects()
             yield {"database": database, "read_database": read_database}

@@ -18,7 +18,7 @@ from sqlalchemy import bindparam, func, select
 
 from notes_api.database import (
     Database,
-    DatabaseOptions,
+    DatabaseSettings,
     DatabaseUnavailableError,
     Statement,
     StatementTimeoutError,
@@ -304,7 +304,8 @@ def test_a_statement_the_server_drops_is_unavailable(notes_url: str, verb: str) 
 
 def test_a_statement_over_db_statement_timeout_is_cancelled_and_says_so(notes_url: str) -> None:
     # 503 for the client (errors.py); and not a reason to leave a replica (replicas.py).
-    options = DatabaseOptions(statement_timeout=0.2).as_arguments()
+    settings = DatabaseSettings(_env_file=None, database_url=notes_url, db_statement_timeout=0.2)
+    options = settings.database_arguments()
 
     async def slow_query(database: Database) -> None:
         await database.fetch_val("SELECT pg_sleep(5)")

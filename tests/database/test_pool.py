@@ -27,7 +27,7 @@ def one_connection(database_url: str, **options: Any) -> Database:
         db_pool_max_size=1,
         **options,
     )
-    options = settings.database_options().as_arguments()
+    options = settings.database_arguments()
     return Database(ConnectionTarget.from_url(database_url), **options)
 
 

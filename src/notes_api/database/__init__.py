@@ -1,13 +1,14 @@
 """The data layer: encode's `databases` with Core statements compiled once, and what a service on
 PostgreSQL needs beneath it. Skip this folder on a first read: what the notes use is named here.
 
-    async with open_database(target, DatabaseOptions()) as database:
+    async with open_database(settings) as database:  # DatabaseSettings: DATABASE_URL, DB_*...
         note = await database.fetch_one(NOTE_BY_ID, values={"note_id": 7})
 
 - core.py        Database: databases.Database whose verbs also run Statements
 - statements.py  Statement: a Core statement compiled once
 - errors.py      its failures in its own words (unavailable, read-only, a value refused)
-- opening.py     the service's database opened as its options say: migrated, connected
+- settings.py    DATABASE_URL and the DB_* settings, part of the service's Settings
+- opening.py     the service's database opened as its settings say: migrated, connected
 - migrations.py  Alembic driven from code (the migrations are in notes_api/migrations/)
 - url.py         DATABASE_URL read once into asyncpg's options (sslmode, several hosts)
 - connector.py   opening a connection: each host in turn, within DB_CONNECT_TIMEOUT
@@ -26,12 +27,8 @@ from notes_api.database.errors import (
     StatementTimeoutError,
     ValueRejectedError,
 )
-from notes_api.database.opening import (
-    DatabaseOptions,
-    check_connection,
-    open_database,
-    open_read_database,
-)
+from notes_api.database.opening import check_connection, open_database, open_read_database
+from notes_api.database.settings import DatabaseSettings
 from notes_api.database.statements import Row, Statement
 from notes_api.database.url import ConnectionTarget
 
@@ -39,7 +36,7 @@ __all__ = [
     "ConnectionTarget",
     "Database",
     "DatabaseError",
-    "DatabaseOptions",
+    "DatabaseSettings",
     "DatabaseUnavailableError",
     "ReadOnlyError",
     "Row",

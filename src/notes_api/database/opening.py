@@ -1,4 +1,4 @@
-"""The service's databases, opened as its options say: the primary migrated and connected, the
+"""The service's databases, opened as its settings say: the primary migrated and connected, the
 replicas beside it, and the check the entry points make before anything starts.
 
 The app's lifespan opens them (`open_database`, `open_read_database`); so do the scripts that work
@@ -11,8 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from typing import Any
 
 import asyncpg
 
@@ -21,83 +19,39 @@ from notes_api.database.connector import Connector
 from notes_api.database.core import Database
 from notes_api.database.errors import UNAVAILABLE, DatabaseError
 from notes_api.database.replicas import ReadDatabase
+from notes_api.database.settings import DatabaseSettings
 from notes_api.database.url import ConnectionTarget
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class DatabaseOptions:
-    """How the service uses its database: the DB_* settings (docs/configuration.md)."""
-
-    pool_min_size: int = 2
-    pool_max_size: int = 10
-    pool_timeout: float = 5.0
-    connect_timeout: float = 5.0
-    statement_cache_size: int = 100
-    statement_timeout: float = 30.0  # seconds; 0: no limit
-    reset_session: bool = False
-
-    def as_arguments(self) -> dict[str, Any]:
-        """Keyword arguments for `Database(...)`."""
-        return {
-            "pool_timeout": self.pool_timeout,
-            "connect_timeout": self.connect_timeout,
-            "min_size": self.pool_min_size,
-            "max_size": self.pool_max_size,
-            "statement_cache_size": self.statement_cache_size,
-            "server_settings": self.server_settings(),
-            # None: asyncpg's full reset; see keep_session.
-            "reset": None if self.reset_session else keep_session,
-        }
-
-    def server_settings(self) -> dict[str, str]:
-        """PostgreSQL settings sent when each connection starts."""
-        if not self.statement_timeout:
-            return {}
-        # Whole milliseconds: PostgreSQL reads a bare number as ms.
-        return {"statement_timeout": str(max(1, round(self.statement_timeout * 1000)))}
-
-
-async def keep_session(connection: asyncpg.Connection) -> None:
-    """Reset nothing more when a connection returns to the pool.
-
-    By default asyncpg sends `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
-    each time a connection returns to the pool: a second round trip for every one-statement
-    request (docs/performance.md, step 10). The service's statements leave none of that state
-    behind: no SET, LISTEN, session advisory lock or WITH HOLD cursor (migrations run on
-    connections of their own). asyncpg still rolls back a transaction left open before it calls
-    this. Code that does change the session should set DB_RESET_SESSION=true, which restores
-    asyncpg's reset.
-    """
-
-
 @asynccontextmanager
-async def open_database(
-    target: ConnectionTarget, options: DatabaseOptions, *, migrate: bool = True
-) -> AsyncIterator[Database]:
-    """The service's database on `target`, its schema brought up to date first (the Alembic
-    migrations, unless `migrate` is false), connected for as long as the block runs."""
+async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
+    """The service's database at DATABASE_URL, its schema brought up to date first (the Alembic
+    migrations, unless MIGRATE_ON_START is false), connected for as long as the block runs."""
+    target = settings.database_target()
     logger.info("Using database %s", target.masked_url)
-    if migrate:
-        await migrations.upgrade(target, statement_cache_size=options.statement_cache_size)
-    async with Database(target, **options.as_arguments()) as database:
+    if settings.migrate_on_start:
+        cache = settings.db_statement_cache_size
+        await migrations.upgrade(target, statement_cache_size=cache)
+    async with Database(target, **settings.database_arguments()) as database:
         yield database
 
 
 @asynccontextmanager
 async def open_read_database(
-    target: ConnectionTarget | None, options: DatabaseOptions, primary: Database
+    settings: DatabaseSettings, primary: Database
 ) -> AsyncIterator[Database]:
-    """Where reads go while the block runs: the replicas at `target` (DATABASE_READ_URL), falling
-    back to `primary`; without a target, `primary` itself."""
+    """Where reads go while the block runs: the replicas at DATABASE_READ_URL, falling back to
+    `primary`; without it, `primary` itself."""
+    target = settings.read_target()
     if target is None:
         yield primary
         return
     logger.info("Reading from %s (replicas)", target.masked_url)
     # min_size=0: the service starts while no replica answers (ReadDatabase.connect).
-    pool = options.as_arguments() | {"min_size": 0}
-    async with ReadDatabase(target, primary=primary, **pool) as reads:
+    arguments = settings.database_arguments() | {"min_size": 0}
+    async with ReadDatabase(target, primary=primary, **arguments) as reads:
         yield reads
 
 
