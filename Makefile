@@ -68,8 +68,8 @@ SERVE := $(call installed,embedded)
 
 install: $(SERVE) ## Install what running the service needs (in .venv/); other targets add theirs
 
-lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml
-	$(TOOLS)/bin/python scripts/lock.py
+lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml (UPDATE="uvicorn ..." moves those to their newest)
+	$(TOOLS)/bin/python scripts/lock.py $(UPDATE)
 
 run: $(SERVE) ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
 	RELOAD=true $(RUN) src/main.py
