@@ -6,7 +6,9 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 PYTHON ?= python3
-# Poetry, only to refresh poetry.lock (`make lock`): a private copy in .tools/, made on demand.
+# Tools that work beside the project's virtualenvs, private copies in .tools/, made on demand: poetry,
+# only to refresh poetry.lock (`make lock`); uv, to resolve the lowest and newest versions afresh
+# (`make test-lowest`, `make test-newest`).
 TOOLS := $(CURDIR)/.tools
 # One virtualenv per Python, if you like: `make test PYTHON=python3.13 VENV=.venv-3.13`.
 VENV ?= .venv
@@ -22,7 +24,7 @@ LOG_FILE ?= run.log
 SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
-.PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest-sqlalchemy check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest test-newest check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers
 .PHONY: cluster cluster-down cluster-venv test-cluster
 
@@ -33,10 +35,16 @@ help: ## List the targets
 PYTHON_CHECK := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 	{ echo "error: notes-api needs Python 3.11+ ($(PYTHON) is $$($(PYTHON) -V 2>&1))"; exit 1; }
 
-$(TOOLS)/bin/poetry:
+$(TOOLS)/bin/python:
 	@$(PYTHON_CHECK)
 	$(PYTHON) -m venv $(TOOLS)
+
+$(TOOLS)/bin/poetry: | $(TOOLS)/bin/python
 	$(TOOLS)/bin/pip install --quiet --no-compile poetry
+
+# scripts/bounds.py runs with this Python: uv beside it, packaging to read pyproject's requirements.
+$(TOOLS)/bin/uv: | $(TOOLS)/bin/python
+	$(TOOLS)/bin/pip install --quiet --no-compile uv packaging
 
 # Poetry resolves (`make lock`); installing needs neither a resolver nor poetry: poetry.lock lists
 # each group's packages with their markers and hashes, scripts/export_lock.py writes them out as
@@ -68,8 +76,8 @@ SERVE := $(call installed,embedded)
 
 install: $(SERVE) ## Install what running the service needs (in .venv/); other targets add theirs
 
-lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml
-	$(TOOLS)/bin/python scripts/lock.py
+lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml (UPDATE="uvicorn ..." moves those to their newest)
+	$(TOOLS)/bin/python scripts/lock.py $(UPDATE)
 
 run: $(SERVE) ## Serve the API on http://127.0.0.1:5000 with auto-reload (foreground)
 	RELOAD=true $(RUN) src/main.py
@@ -130,8 +138,12 @@ cluster: $(SERVE) $(CLUSTER_VENV)/.installed ## Start etcd, two PostgreSQL nodes
 cluster-down: $(SERVE) ## Stop the cluster `make cluster` started and remove its namespaces
 	$(CLUSTER) down
 
-test-lowest-sqlalchemy: $(call installed,embedded dev) ## Run the data layer's tests on the lowest SQLAlchemy pyproject.toml admits (.venv-lowest/)
-	$(RUN) scripts/lowest_sqlalchemy.py
+# Both resolve afresh (scripts/bounds.py): neither needs .venv/, nor a poetry.lock up to date.
+test-lowest: | $(TOOLS)/bin/uv ## Run the suite on the lowest versions pyproject.toml admits, on the oldest Python (.venv-lowest/; ~5 min)
+	$(TOOLS)/bin/python scripts/bounds.py lowest -- $(PYTEST_ARGS)
+
+test-newest: | $(TOOLS)/bin/uv ## Run the suite on the newest releases pyproject.toml admits; tells what differs from poetry.lock and what broke (.venv-newest/; ~5 min)
+	$(TOOLS)/bin/python scripts/bounds.py newest --python $(PYTHON) -- $(PYTEST_ARGS)
 
 check: $(call installed,embedded dev load) ## Lint and type-check: ruff, ruff format --check, mypy --strict, the layers (lint-imports); zizmor on the workflows
 	$(RUN) -m ruff check .
@@ -208,5 +220,5 @@ bench-layers: $(call installed,embedded dev) ## CPU per request of the service, 
 	$(RUN) bench/layers.py --path '/notes?take=20'
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
-	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(CLUSTER_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
+	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(CURDIR)/.venv-newest $(CLUSTER_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -5,7 +5,9 @@ proxies often do not serve. This script lets poetry resolve against the simple i
 then removes every trace of that temporary source, so the lock reads exactly as if it had been made
 against PyPI: package names, versions and file hashes, no URLs.
 
-Run it with the Python that has poetry installed: `make lock`.
+Run it with the Python that has poetry installed: `make lock`. Poetry keeps each locked version
+that pyproject.toml still admits; name packages to move them to the newest it admits (`make lock
+UPDATE="uvicorn fastapi"`, after raising their bounds).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def index_url() -> str:
     return out.stdout.strip() or PyPI.simple_url
 
 
-def main() -> None:
+def main(packages: list[str]) -> None:
     original = PYPROJECT.read_text()
     source = "\n".join(
         ["", "[[tool.poetry.source]]", f'name = "{SOURCE}"', f'url = "{index_url()}"']
@@ -43,7 +45,8 @@ def main() -> None:
     source += '\npriority = "primary"\n'
     PYPROJECT.write_text(original + source)
     try:
-        subprocess.run([sys.executable, "-m", "poetry", "lock"], cwd=ROOT, check=True)
+        command = ["update", "--lock", *packages] if packages else ["lock"]
+        subprocess.run([sys.executable, "-m", "poetry", *command], cwd=ROOT, check=True)
     finally:
         PYPROJECT.write_text(original)
 
@@ -60,4 +63,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
