@@ -104,6 +104,7 @@ def test_each_group_gets_its_packages_pinned_and_hashed() -> None:
                 assert f"--hash={file['hash']}" in text
 
 
+@pytest.mark.locked
 def test_this_environment_holds_what_the_export_says_it_needs() -> None:
     # The suite runs with the dev group on the main one, installed from the lock (by make, or by
     # poetry install): every package whose marker holds on this Python is there, at its version.
