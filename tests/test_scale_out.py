@@ -38,11 +38,9 @@ def worker_pids(parent: int) -> set[int]:
     }
 
 
-def test_demo_session_passes_with_two_workers(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
+def test_demo_session_passes_with_two_workers(notes_url: str, tmp_path: Path) -> None:
     server = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port()), "WORKERS": "2"},
+        {"DATABASE_URL": notes_url, "PORT": str(free_port()), "WORKERS": "2"},
         tmp_path / "server.log",
     )
     try:
@@ -141,9 +139,9 @@ class PgBouncer:
 
 
 @pytest.fixture
-def pgbouncer(database_url: str, clean_notes: None) -> Iterator[PgBouncer]:
+def pgbouncer(notes_url: str) -> Iterator[PgBouncer]:
     with reachable_dir() as root:
-        bouncer = PgBouncer(database_url, root / "pgbouncer")
+        bouncer = PgBouncer(notes_url, root / "pgbouncer")
         try:
             yield bouncer
         finally:

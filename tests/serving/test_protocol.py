@@ -199,14 +199,12 @@ def test_slowloris_connections_are_all_closed_and_their_files_released(
     assert wait_for(lambda: open_files(pid) <= before + 2, 5), (before, open_files(pid))
 
 
-def test_slow_answer_is_never_cut_export_of_a_million_notes(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
+def test_slow_answer_is_never_cut_export_of_a_million_notes(notes_url: str, tmp_path: Path) -> None:
     count = 1_000_000
-    seeded = seed(database_url, str(count))
+    seeded = seed(notes_url, str(count))
     assert seeded.returncode == 0, seeded.stderr
     # The deadline is a second: the export takes longer, and must still arrive whole.
-    process = start(database_url, tmp_path / "server.log", REQUEST_TIMEOUT="1", ACCESS_LOG="false")
+    process = start(notes_url, tmp_path / "server.log", REQUEST_TIMEOUT="1", ACCESS_LOG="false")
     try:
         started = time.monotonic()
         notes = 0
@@ -219,7 +217,7 @@ def test_slow_answer_is_never_cut_export_of_a_million_notes(
         seconds = time.monotonic() - started
     finally:
         assert process.stop() == 0
-        sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+        sql(notes_url, "TRUNCATE notes RESTART IDENTITY")
 
     assert notes == count
     assert tail.endswith(b"}]")
@@ -322,10 +320,8 @@ def kept_alive(server: ServerProcess) -> http.client.HTTPConnection:
         time.sleep(0.05)
 
 
-def test_requests_past_the_concurrency_limit_get_503(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
-    process = start(database_url, tmp_path / "server.log", LIMIT_CONCURRENCY="4")
+def test_requests_past_the_concurrency_limit_get_503(notes_url: str, tmp_path: Path) -> None:
+    process = start(notes_url, tmp_path / "server.log", LIMIT_CONCURRENCY="4")
     idle = [kept_alive(process) for _ in range(3)]
     try:
         # Three open connections and this request's: four, the limit.
