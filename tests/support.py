@@ -233,8 +233,9 @@ def connects_encrypted(url: str) -> bool:
     return on_database(url, ask)
 
 
-def demo_curl_session(base: str) -> None:
-    """The source demo's own session (its curl examples), on an empty table at `base`."""
+def assert_demo_curl_session(base: str) -> None:
+    """Play the source demo's own session (its curl examples) on the service at `base`, its
+    table empty, asserting each answer."""
     # curl -X POST /notes --data '{"text":"Test","completed":"false"}'
     created = requests.post(
         f"{base}/notes",

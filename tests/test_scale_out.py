@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx's
 import pytest
 
-from tests.support import ServerProcess, demo_curl_session, free_port, reachable_dir, sql
+from tests.support import ServerProcess, assert_demo_curl_session, free_port, reachable_dir, sql
 
 pytestmark = pytest.mark.e2e
 
@@ -46,7 +46,7 @@ def test_demo_session_passes_with_two_workers(notes_url: str, tmp_path: Path) ->
     try:
         server.wait_ready()
         workers = worker_pids(server.process.pid)
-        demo_curl_session(server.base)
+        assert_demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -66,7 +66,7 @@ def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Pa
     try:
         server.wait_ready()
         assert len(worker_pids(server.process.pid)) == 2
-        demo_curl_session(server.base)
+        assert_demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -169,7 +169,7 @@ def bounced_server(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[ServerProce
 def test_demo_session_passes_behind_pgbouncer(
     bounced_server: ServerProcess, pgbouncer: PgBouncer
 ) -> None:
-    demo_curl_session(bounced_server.base)
+    assert_demo_curl_session(bounced_server.base)
 
     assert "pool_mode" not in bounced_server.log.read_text()  # nothing complained
     assert "prepared statement" not in bounced_server.log.read_text()

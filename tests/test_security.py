@@ -26,7 +26,6 @@ from tests.support import (
     connects_encrypted,
     free_port,
     listening_addresses,
-    reachable_dir,
     sql,
     system_postgres_bin,
     throwaway_cluster,
@@ -181,12 +180,9 @@ def test_cors_matches_origins_scheme_included(settings: Settings) -> None:
 
 
 @pytest.mark.e2e
-def test_default_service_and_embedded_database_listen_on_loopback_only(tmp_dir: Path) -> None:
-    with reachable_dir() as root:
-        listens_on_loopback_only(root / "postgres", tmp_dir)
-
-
-def listens_on_loopback_only(embedded_dir: Path, tmp_dir: Path) -> None:
+def test_default_service_and_embedded_database_listen_on_loopback_only(
+    embedded_dir: Path, tmp_dir: Path
+) -> None:
     env = {
         "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),
