@@ -22,14 +22,6 @@ from tests.support import ServerProcess, assert_demo_curl_session, free_port, re
 pytestmark = pytest.mark.e2e
 
 
-def user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
-
-
 def worker_pids(parent: int) -> set[int]:
     """The server processes uvicorn spawned under `parent` (its multiprocessing children)."""
     children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
@@ -79,6 +71,17 @@ def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Pa
 # --- PgBouncer --------------------------------------------------------------------------------
 
 
+def run_as_when_root() -> str | None:
+    """The user PgBouncer runs as when the tests run as root, which it refuses: `postgres`.
+    None when they do not; the test is skipped when there is no such user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
+
+
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of the server behind `url`."""
 
@@ -86,8 +89,7 @@ class PgBouncer:
         executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(executable).exists():
             pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
-        if os.geteuid() == 0 and not user_exists("postgres"):
-            pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
+        run_as = run_as_when_root()
         parts = urlsplit(url)
         self.port = free_port()
         self.database = parts.path.lstrip("/")
@@ -112,10 +114,10 @@ class PgBouncer:
         )
         (directory / "userlist.txt").write_text(f'"{self.user}" ""\n')
         command = [executable, str(config)]
-        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        if run_as:
             for path in (directory, config, directory / "userlist.txt"):
-                shutil.chown(path, user="postgres")
-            command[1:1] = ["-u", "postgres"]
+                shutil.chown(path, user=run_as)
+            command[1:1] = ["-u", run_as]
         self.log = directory / "pgbouncer.log"
         self._output = (directory / "output.log").open("wb")
         self.process = subprocess.Popen(command, stdout=self._output, stderr=subprocess.STDOUT)
