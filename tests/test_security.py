@@ -159,7 +159,7 @@ def test_docs_pages_have_security_headers_and_a_policy_of_their_own(
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
-    # Set by the page (tests/test_api_docs.py), kept by the middleware: one policy, not two.
+    # Set by the page (tests/serving/test_api_docs.py), kept by Guards: one policy, not two.
     assert len(response.headers.get_list("Content-Security-Policy")) == 1
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
