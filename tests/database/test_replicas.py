@@ -113,12 +113,12 @@ def test_reads_fall_back_to_the_primary_while_no_replica_answers(
     )
 
     assert [(a.status_code, a.json()) for a in answers] == [(200, note)] * 5
-    assert all(note in p.json() for p in pages)
+    assert [p.json() for p in pages if note not in p.json()] == []
     assert note in export.json()
     assert ready["reads"] == f"127.0.0.1:{primary.port}"
     messages = [r.getMessage() for r in caplog.records if r.name == "notes_api.database.replicas"]
     assert sum("No read replica answers" in m for m in messages) == 1  # said once, not per read
-    assert any("A read replica answers again" in m for m in messages)
+    assert any("A read replica answers again" in m for m in messages), messages
 
 
 def test_read_from_takes_primary_or_replica_only(api: TestClient) -> None:
