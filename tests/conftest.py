@@ -86,8 +86,9 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture
-def clean_notes(client: TestClient, database_url: str) -> None:
-    sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+def clean_notes(notes_url: str) -> None:
+    """The session's database, migrated, with no notes: `notes_url`, for a test that does not
+    need the URL (the app, a server started by a fixture of its own). It starts no app."""
 
 
 @pytest.fixture
@@ -97,10 +98,10 @@ def api(client: TestClient, clean_notes: None) -> TestClient:
 
 
 @pytest.fixture
-def server(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
+def server(notes_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     """`python src/main.py` on the test database (empty table); it must stop with exit code 0."""
     process = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
+        {"DATABASE_URL": notes_url, "PORT": str(free_port())}, tmp_path / "server.log"
     )
     try:
         process.wait_ready()

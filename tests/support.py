@@ -52,6 +52,19 @@ def on_database(url: str, scenario: Callable[[Database], Awaitable[T]], **option
     return asyncio.run(connected())
 
 
+def wait_until(what: str, probe: Callable[[], T], done: Callable[[T], bool], seconds: float) -> T:
+    """Call `probe` until what it returns is `done`, and return that. Past `seconds`, fail saying
+    what was awaited and what `probe` returned last."""
+    deadline = time.monotonic() + seconds
+    while True:
+        seen = probe()
+        if done(seen):
+            return seen
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {seconds} s for {what}; the last look saw {seen!r}")
+        time.sleep(0.05)
+
+
 def seed(database_url: str, *arguments: str) -> subprocess.CompletedProcess[str]:
     """`scripts/seed.py` (what `make seed` runs) on `database_url`."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
@@ -233,8 +246,9 @@ def connects_encrypted(url: str) -> bool:
     return on_database(url, ask)
 
 
-def demo_curl_session(base: str) -> None:
-    """The source demo's own session (its curl examples), on an empty table at `base`."""
+def assert_demo_curl_session(base: str) -> None:
+    """Play the source demo's own session (its curl examples) on the service at `base`, its
+    table empty, asserting each answer."""
     # curl -X POST /notes --data '{"text":"Test","completed":"false"}'
     created = requests.post(
         f"{base}/notes",

@@ -52,9 +52,9 @@ def tools() -> None:
 
 
 @pytest.fixture
-def service(database_url: str, clean_notes: None, tmp_path: Path) -> Iterator[ServerProcess]:
+def service(notes_url: str, tmp_path: Path) -> Iterator[ServerProcess]:
     server = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port())}, tmp_path / "server.log"
+        {"DATABASE_URL": notes_url, "PORT": str(free_port())}, tmp_path / "server.log"
     )
     try:
         server.wait_ready()

@@ -172,7 +172,8 @@ def arguments_of(stage: list[tuple[str, str]], instruction: str) -> list[str]:
 def test_dockerfile_builds_in_two_stages() -> None:
     build, runtime = stages()
     assert arguments_of(build, "FROM")[0].endswith(" AS build")
-    assert any(copy.startswith("--from=build ") for copy in arguments_of(runtime, "COPY"))
+    copies = arguments_of(runtime, "COPY")
+    assert any(copy.startswith("--from=build ") for copy in copies), copies
 
 
 def test_dockerfile_installs_only_the_main_group_hash_checked(tmp_path: Path) -> None:

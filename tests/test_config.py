@@ -1,20 +1,18 @@
-"""Settings: defaults, validation, and how DATABASE_URL's TLS options reach asyncpg."""
+"""Settings: defaults, validation at start (a wrong value fails with one line naming it), and what
+the entry point hands to uvicorn's processes. DATABASE_URL's options: tests/database/test_url.py."""
 
 from __future__ import annotations
 
 import os
-import ssl
 import subprocess
 import sys
 from pathlib import Path
 
-import asyncpg
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from notes_api.config import Settings, as_environment
-from notes_api.database.url import ConnectionTarget
-from tests.support import ROOT, connects_encrypted, free_port, sql, with_database
+from tests.support import ROOT, free_port, with_database
 
 
 def settings(**values: object) -> Settings:
@@ -98,47 +96,6 @@ def test_unreachable_database_fails_start_with_one_line(server_url: str) -> None
         assert line.startswith("error: DATABASE_URL: cannot connect to postgresql://")
         assert reason in line
         assert "hidden-pw" not in line
-
-
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("", None),
-        ("?sslmode=disable", False),
-        ("?sslmode=require", "require"),
-        ("?sslmode=prefer", "prefer"),
-        ("?sslmode=verify-full", "verify-full"),
-    ],
-)
-def test_sslmode_becomes_asyncpgs_ssl_option(query: str, expected: object) -> None:
-    options = ConnectionTarget.from_url(f"postgresql://u:p@h:5432/db{query}").connect_options()
-
-    assert options.get("ssl") == expected
-    assert (options["host"], options["port"], options["database"]) == ("h", 5432, "db")
-
-
-def test_sslrootcert_builds_a_verifying_context() -> None:
-    ca = ssl.get_default_verify_paths().cafile or "/etc/ssl/certs/ca-certificates.crt"
-    full = ConnectionTarget.from_url(f"postgresql://u@h/db?sslmode=verify-full&sslrootcert={ca}")
-    ca_only = ConnectionTarget.from_url(f"postgresql://u@h/db?sslmode=verify-ca&sslrootcert={ca}")
-
-    assert isinstance(full.ssl, ssl.SSLContext)
-    assert full.ssl.check_hostname
-    assert isinstance(ca_only.ssl, ssl.SSLContext)
-    assert not ca_only.ssl.check_hostname
-    assert full.ssl.verify_mode == ssl.CERT_REQUIRED
-
-
-def test_sslmode_takes_effect_on_a_real_connection(database_url: str) -> None:
-    # databases 0.9 alone drops sslmode: `require` would quietly connect in clear text.
-    server_has_tls = sql(database_url, "SHOW ssl")[0][0] == "on"
-
-    assert connects_encrypted(f"{database_url}?sslmode=disable") is False
-    if server_has_tls:
-        assert connects_encrypted(f"{database_url}?sslmode=require") is True
-    else:
-        with pytest.raises((ConnectionError, asyncpg.PostgresError)):
-            connects_encrypted(f"{database_url}?sslmode=require")
 
 
 def test_settings_reach_uvicorns_processes_as_they_are(monkeypatch: pytest.MonkeyPatch) -> None:

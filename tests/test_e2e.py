@@ -9,13 +9,13 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from tests.support import ServerProcess, demo_curl_session, free_port
+from tests.support import ServerProcess, assert_demo_curl_session, free_port
 
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_curl_session_against_the_real_server(server: ServerProcess) -> None:
-    demo_curl_session(server.base)
+def test_demo_curl_session_passes_against_the_real_server(server: ServerProcess) -> None:
+    assert_demo_curl_session(server.base)
 
 
 def test_server_logs_requests_and_never_the_password(database_url: str, tmp_path: Path) -> None:

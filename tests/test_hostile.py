@@ -61,8 +61,8 @@ def test_body_at_the_limit_is_read(api: TestClient) -> None:
     assert response.json()["text"] == "fits"
 
 
-def test_body_limit_is_a_setting(database_url: str, clean_notes: None) -> None:
-    settings = Settings(_env_file=None, database_url=database_url, max_body_size=100)
+def test_body_limit_is_a_setting(notes_url: str) -> None:
+    settings = Settings(_env_file=None, database_url=notes_url, max_body_size=100)
     with TestClient(create_app(settings)) as small:
         assert small.post("/notes", json={"text": "x" * 99}).status_code == 413
         assert small.post("/notes", json={"text": "x" * 50}).status_code == 200

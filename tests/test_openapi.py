@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 from fastapi.testclient import TestClient
-from openapi_spec_validator import validate
+from openapi_spec_validator import OpenAPIV31SpecValidator
 
 from notes_api.app import create_app
 from notes_api.config import Settings
@@ -33,10 +33,13 @@ PACKAGE = "notes_client"
         pytest.param({"cors_origins": ["http://localhost:3000"]}, id="cors"),
     ],
 )
-def test_openapi_document_is_valid(options: dict[str, Any], database_url: str) -> None:
-    settings = Settings(_env_file=None, database_url=database_url, **options)
+def test_openapi_document_is_valid(options: dict[str, Any]) -> None:
+    # The document is built without starting the app: no database needed.
+    document = create_app(Settings(_env_file=None, **options)).openapi()
 
-    validate(create_app(settings).openapi())  # raises, naming the place, if it is not
+    assert document["openapi"].startswith("3.1.")
+    errors = OpenAPIV31SpecValidator(document).iter_errors()
+    assert [f"{error.json_path}: {error.message}" for error in errors] == []
 
 
 def test_completed_is_published_as_a_boolean_and_the_strings_still_work(

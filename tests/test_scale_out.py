@@ -17,17 +17,9 @@ from urllib.parse import urlsplit
 import httpx2 as httpx  # starlette's TestClient needs httpx2; its API is httpx's
 import pytest
 
-from tests.support import ServerProcess, demo_curl_session, free_port, reachable_dir, sql
+from tests.support import ServerProcess, assert_demo_curl_session, free_port, reachable_dir, sql
 
 pytestmark = pytest.mark.e2e
-
-
-def user_exists(name: str) -> bool:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        return False
-    return True
 
 
 def worker_pids(parent: int) -> set[int]:
@@ -38,17 +30,15 @@ def worker_pids(parent: int) -> set[int]:
     }
 
 
-def test_demo_session_passes_with_two_workers(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
+def test_demo_session_passes_with_two_workers(notes_url: str, tmp_path: Path) -> None:
     server = ServerProcess(
-        {"DATABASE_URL": database_url, "PORT": str(free_port()), "WORKERS": "2"},
+        {"DATABASE_URL": notes_url, "PORT": str(free_port()), "WORKERS": "2"},
         tmp_path / "server.log",
     )
     try:
         server.wait_ready()
         workers = worker_pids(server.process.pid)
-        demo_curl_session(server.base)
+        assert_demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -68,7 +58,7 @@ def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Pa
     try:
         server.wait_ready()
         assert len(worker_pids(server.process.pid)) == 2
-        demo_curl_session(server.base)
+        assert_demo_curl_session(server.base)
     finally:
         assert server.stop() == 0
 
@@ -81,6 +71,17 @@ def test_two_workers_share_one_embedded_database(embedded_dir: Path, tmp_dir: Pa
 # --- PgBouncer --------------------------------------------------------------------------------
 
 
+def run_as_when_root() -> str | None:
+    """The user PgBouncer runs as when the tests run as root, which it refuses: `postgres`.
+    None when they do not; the test is skipped when there is no such user."""
+    if os.geteuid() != 0:
+        return None
+    try:
+        return pwd.getpwnam("postgres").pw_name
+    except KeyError:
+        pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
+
+
 class PgBouncer:
     """PgBouncer in transaction pooling mode in front of the server behind `url`."""
 
@@ -88,8 +89,7 @@ class PgBouncer:
         executable = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(executable).exists():
             pytest.skip("pgbouncer is not installed (apt-get install pgbouncer)")
-        if os.geteuid() == 0 and not user_exists("postgres"):
-            pytest.skip("PgBouncer will not run as root, and there is no `postgres` user to run as")
+        run_as = run_as_when_root()
         parts = urlsplit(url)
         self.port = free_port()
         self.database = parts.path.lstrip("/")
@@ -114,10 +114,10 @@ class PgBouncer:
         )
         (directory / "userlist.txt").write_text(f'"{self.user}" ""\n')
         command = [executable, str(config)]
-        if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        if run_as:
             for path in (directory, config, directory / "userlist.txt"):
-                shutil.chown(path, user="postgres")
-            command[1:1] = ["-u", "postgres"]
+                shutil.chown(path, user=run_as)
+            command[1:1] = ["-u", run_as]
         self.log = directory / "pgbouncer.log"
         self._output = (directory / "output.log").open("wb")
         self.process = subprocess.Popen(command, stdout=self._output, stderr=subprocess.STDOUT)
@@ -141,9 +141,9 @@ class PgBouncer:
 
 
 @pytest.fixture
-def pgbouncer(database_url: str, clean_notes: None) -> Iterator[PgBouncer]:
+def pgbouncer(notes_url: str) -> Iterator[PgBouncer]:
     with reachable_dir() as root:
-        bouncer = PgBouncer(database_url, root / "pgbouncer")
+        bouncer = PgBouncer(notes_url, root / "pgbouncer")
         try:
             yield bouncer
         finally:
@@ -171,7 +171,7 @@ def bounced_server(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[ServerProce
 def test_demo_session_passes_behind_pgbouncer(
     bounced_server: ServerProcess, pgbouncer: PgBouncer
 ) -> None:
-    demo_curl_session(bounced_server.base)
+    assert_demo_curl_session(bounced_server.base)
 
     assert "pool_mode" not in bounced_server.log.read_text()  # nothing complained
     assert "prepared statement" not in bounced_server.log.read_text()
@@ -195,7 +195,7 @@ def test_concurrent_traffic_behind_pgbouncer_never_fails(
     # Pages and exports (streamed from a server-side cursor) arrive whole.
     arrays = [body for method, _, body in mixed if method == "GET" and body.startswith("[")]
     assert len(arrays) == 40
-    assert all(body.endswith("]") for body in arrays)
+    assert [body[-1:] for body in arrays] == ["]"] * 40
     assert "prepared statement" not in bounced_server.log.read_text()
     assert sql(database_url, "SELECT count(*) FROM notes")[0][0] == 200 - 20
 

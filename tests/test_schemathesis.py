@@ -21,10 +21,10 @@ TOKEN = "schemathesis-token"
 
 @pytest.fixture(params=["open", "token"])
 def server(
-    request: pytest.FixtureRequest, database_url: str, clean_notes: None, tmp_path: Path
+    request: pytest.FixtureRequest, notes_url: str, tmp_path: Path
 ) -> Iterator[tuple[ServerProcess, list[str]]]:
     """The service as deployed by default, and with API_TOKEN set (reads stay open)."""
-    env = {"DATABASE_URL": database_url, "PORT": str(free_port()), "ACCESS_LOG": "false"}
+    env = {"DATABASE_URL": notes_url, "PORT": str(free_port()), "ACCESS_LOG": "false"}
     headers: list[str] = []
     if request.param == "token":
         env["API_TOKEN"] = TOKEN
@@ -35,7 +35,7 @@ def server(
         yield process, headers
     finally:
         process.stop()
-    sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+    sql(notes_url, "TRUNCATE notes RESTART IDENTITY")
 
 
 def test_schemathesis_finds_no_failure(

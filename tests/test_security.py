@@ -26,7 +26,6 @@ from tests.support import (
     connects_encrypted,
     free_port,
     listening_addresses,
-    reachable_dir,
     sql,
     system_postgres_bin,
     throwaway_cluster,
@@ -160,7 +159,7 @@ def test_docs_pages_have_security_headers_and_a_policy_of_their_own(
     assert response.status_code == 200
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["X-Frame-Options"] == "DENY"
-    # Set by the page (tests/test_api_docs.py), kept by the middleware: one policy, not two.
+    # Set by the page (tests/serving/test_api_docs.py), kept by Guards: one policy, not two.
     assert len(response.headers.get_list("Content-Security-Policy")) == 1
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
 
@@ -181,12 +180,9 @@ def test_cors_matches_origins_scheme_included(settings: Settings) -> None:
 
 
 @pytest.mark.e2e
-def test_default_service_and_embedded_database_listen_on_loopback_only(tmp_dir: Path) -> None:
-    with reachable_dir() as root:
-        listens_on_loopback_only(root / "postgres", tmp_dir)
-
-
-def listens_on_loopback_only(embedded_dir: Path, tmp_dir: Path) -> None:
+def test_default_service_and_embedded_database_listen_on_loopback_only(
+    embedded_dir: Path, tmp_dir: Path
+) -> None:
     env = {
         "EMBEDDED_DB_DIR": str(embedded_dir),
         "EMBEDDED_DB_PORT": str(free_port()),

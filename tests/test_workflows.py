@@ -109,4 +109,4 @@ def test_docs_are_built_strictly_then_deployed_to_pages_from_main() -> None:
     assert upload["with"]["path"] == site_dir
     assert deploy["needs"] == "build"
     assert deploy["environment"]["name"] == "github-pages"
-    assert any("deploy-pages" in s.get("uses", "") for s in deploy["steps"])
+    assert any("deploy-pages" in s.get("uses", "") for s in deploy["steps"]), deploy["steps"]

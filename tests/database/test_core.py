@@ -237,14 +237,14 @@ def test_the_export_cursor_runs_in_a_transaction_of_its_own(
     }
 
 
-def test_force_rollback_covers_the_service_writes(database_url: str, clean_notes: None) -> None:
+def test_force_rollback_covers_the_service_writes(notes_url: str) -> None:
     # databases' documented test isolation: every write goes into one transaction, never kept.
     async def scenario() -> dict[str, Any]:
-        async with Database(database_url, force_rollback=True) as database:
+        async with Database(notes_url, force_rollback=True) as database:
             note = await service.create_note(database, text="isolated", completed=False)
             await service.update_note(database, note_id=note["id"], changes={"completed": True})
             inside = await service.list_notes(database, take=10)
-        async with Database(database_url) as database:
+        async with Database(notes_url) as database:
             after = await service.list_notes(database, take=10)
         return {"inside": [(r["text"], r["completed"]) for r in inside], "after": after}
 

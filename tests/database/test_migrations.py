@@ -1,4 +1,4 @@
-"""Alembic migrations: from an empty database to head and back, and in step with tables.py."""
+"""Alembic migrations: from an empty database to head and back, and in step with notes/tables.py."""
 
 from __future__ import annotations
 

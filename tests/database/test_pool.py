@@ -1,42 +1,31 @@
-"""The pool (pool.py): one line for every path to a connection, bounded by DB_POOL_TIMEOUT, first
-come first served; and what a connection carries back into it."""
+"""The pool (database/pool.py): one line for every path to a connection, bounded by DB_POOL_TIMEOUT,
+first come first served; and what a connection carries back into it.
+
+Scenarios run on a database of their own (`on_database`) whose pool holds one connection: no app.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
 import pytest
 
 from notes_api.config import Settings
-from notes_api.database import ConnectionTarget, Database, DatabaseUnavailableError
+from notes_api.database import Database, DatabaseUnavailableError
 from notes_api.health import SERVER_ADDRESS
 from notes_api.notes import service
-from tests.support import sql
+from tests.support import on_database, sql
 
 
-def one_connection(database_url: str, **options: Any) -> Database:
-    """A database whose pool holds a single connection, so each user gets the previous one's."""
-    settings = Settings(
-        _env_file=None,
-        database_url=database_url,
-        db_pool_min_size=1,
-        db_pool_max_size=1,
-        **options,
-    )
-    options = settings.database_arguments()
-    return Database(ConnectionTarget.from_url(database_url), **options)
-
-
-def run(database: Database, scenario: Callable[[Database], Awaitable[Any]]) -> Any:
-    async def connected() -> Any:
-        async with database:
-            return await scenario(database)
-
-    return asyncio.run(connected())
+def one_connection(**settings: Any) -> dict[str, Any]:
+    """`Database` options, as the service reads them from its settings, for a pool that holds a
+    single connection: each user gets the previous one's."""
+    read = Settings(_env_file=None, db_pool_min_size=1, db_pool_max_size=1, **settings)
+    return read.database_arguments()
 
 
 # Every way the service takes a connection: a Statement, databases' own verbs, a transaction, a
@@ -90,7 +79,7 @@ PATHS: dict[str, Callable[[Database], AbstractAsyncContextManager[None]]] = {
 
 @pytest.mark.parametrize("path", PATHS)
 def test_every_path_waits_at_most_db_pool_timeout_when_every_connection_is_busy(
-    database_url: str, path: str
+    notes_url: str, path: str
 ) -> None:
     async def scenario(database: Database) -> float:
         async with database.connection():  # the pool's only connection, held by this task
@@ -100,7 +89,7 @@ def test_every_path_waits_at_most_db_pool_timeout_when_every_connection_is_busy(
             assert isinstance(raised.value.__cause__, TimeoutError)
             return time.monotonic() - started
 
-    waited = run(one_connection(database_url, db_pool_timeout=0.3), scenario)
+    waited = on_database(notes_url, scenario, **one_connection(db_pool_timeout=0.3))
 
     assert 0.3 <= waited < 1.5
 
@@ -115,7 +104,7 @@ async def use(database: Database, path: str) -> None:
     [("statement", "transaction"), ("transaction", "statement"), ("databases' path", "statement")],
 )
 def test_a_connection_coming_back_goes_to_the_one_that_waited_longest(
-    database_url: str, waiting: str, newcomer: str
+    notes_url: str, waiting: str, newcomer: str
 ) -> None:
     async def scenario(database: Database) -> list[str]:
         order: list[str] = []
@@ -144,33 +133,40 @@ def test_a_connection_coming_back_goes_to_the_one_that_waited_longest(
         await asyncio.gather(first, second)
         return order
 
-    assert run(one_connection(database_url), scenario) == ["waiting", "newcomer"]
+    assert on_database(notes_url, scenario, **one_connection()) == ["waiting", "newcomer"]
 
 
 def test_an_idle_connection_is_used_again(database_url: str) -> None:
     async def scenario(database: Database) -> list[int]:
         return [await database.fetch_val("SELECT pg_backend_pid()") for _ in range(3)]
 
-    pids = run(one_connection(database_url), scenario)
+    pids = on_database(database_url, scenario, **one_connection())
 
     assert len(set(pids)) == 1
 
 
 def test_a_transaction_left_open_is_rolled_back_when_the_connection_returns(
-    database_url: str, clean_notes: None
+    notes_url: str,
 ) -> None:
-    async def scenario(database: Database) -> bool:
+    async def scenario(database: Database) -> dict[str, Any]:
         async with database.connection() as connection:
             await connection.raw_connection.execute("BEGIN")
             await connection.raw_connection.execute(
                 "INSERT INTO notes (text) VALUES ('never committed')"
             )
-        async with database.connection() as connection:
-            in_transaction: bool = connection.raw_connection.is_in_transaction()
-        return in_transaction
+        async with database.connection() as connection:  # the same one, back from the pool
+            return {
+                "in a transaction": connection.raw_connection.is_in_transaction(),
+                "notes it sees": await connection.raw_connection.fetchval(
+                    "SELECT count(*) FROM notes"
+                ),
+            }
 
-    assert run(one_connection(database_url), scenario) is False
-    assert sql(database_url, "SELECT count(*) FROM notes") == [(0,)]
+    assert on_database(notes_url, scenario, **one_connection()) == {
+        "in a transaction": False,
+        "notes it sees": 0,
+    }
+    assert sql(notes_url, "SELECT count(*) FROM notes") == [(0,)]
 
 
 async def set_then_show(database: Database) -> str:
@@ -182,10 +178,10 @@ async def set_then_show(database: Database) -> str:
 def test_session_state_is_kept_without_db_reset_session(database_url: str) -> None:
     # The service sets no session state, so by default nothing is reset (one round trip saved
     # per request); this is what code that does set some would see.
-    assert run(one_connection(database_url), set_then_show) == "left behind"
+    assert on_database(database_url, set_then_show, **one_connection()) == "left behind"
 
 
 def test_db_reset_session_resets_the_session_on_return(database_url: str) -> None:
-    database = one_connection(database_url, db_reset_session=True)
+    options = one_connection(db_reset_session=True)
 
-    assert run(database, set_then_show) == ""
+    assert on_database(database_url, set_then_show, **options) == ""

@@ -118,4 +118,4 @@ def test_swagger_ui_and_redoc_list_every_route_with_no_network(server: ServerPro
     assert outside == []
     assert swagger_violations == []
     # The one thing refused: ReDoc's "API docs by Redocly" footer logo, an image on its CDN.
-    assert all(v.startswith("img-src https://cdn.redoc.ly/") for v in redoc_violations)
+    assert [v for v in redoc_violations if not v.startswith("img-src https://cdn.redoc.ly/")] == []

@@ -60,30 +60,44 @@ class OnATerminal:
         )
         os.close(follower)
         self.output = b""
+        self.ended = False  # every process writing to the terminal has ended
+
+    @property
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
 
     def wait_for(self, text: str, count: int = 1, timeout: float = 60) -> str:
-        """What the terminal showed, once `text` shows `count` times (or the output ended)."""
+        """What the terminal showed, once `text` shows `count` times; fails, saying how often it
+        showed and what else, if the output ends or `timeout` passes first."""
         deadline = time.monotonic() + timeout
-        while self.output.count(text.encode()) < count and time.monotonic() < deadline:
-            if not self._read(0.5):
-                break
-        return self.output.decode(errors="replace")
+        while (shown := self.output.count(text.encode())) < count:
+            if self.ended or time.monotonic() > deadline:
+                why = "before its output ended" if self.ended else f"within {timeout} s"
+                raise AssertionError(
+                    f"the terminal showed {text!r} {shown} times, not {count}, {why}:\n{self.text}"
+                )
+            self._read(0.5)
+        return self.text
 
     def rest(self, timeout: float = 5) -> str:
-        """Everything, once every process writing to the terminal has ended."""
+        """Everything, once every process writing to the terminal has ended; fails, saying what it
+        showed, if one still writes after `timeout`."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self._read(0.5):
-            pass
-        return self.output.decode(errors="replace")
+        while not self.ended:
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"a process still had the terminal {timeout} s later:\n{self.text}"
+                )
+            self._read(0.5)
+        return self.text
 
-    def _read(self, wait: float) -> bool:
-        """Read what is there within `wait` seconds; False once the terminal has no writer."""
+    def _read(self, wait: float) -> None:
+        """Add to `output` what comes within `wait` seconds; note when no process writes."""
         if select.select([self.leader], [], [], wait)[0]:
             try:
                 self.output += os.read(self.leader, 65536)
             except OSError:  # EIO: every process writing to the terminal has ended
-                return False
-        return True
+                self.ended = True
 
     def ctrl_c(self, timeout: float = 30) -> int:
         """SIGINT to the whole process group, as the terminal sends on Ctrl+C; the exit code."""

@@ -13,14 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
 from notes_api.config import Settings
-from tests.support import ROOT, ServerProcess, free_port, seed, sql
+from tests.support import ROOT, ServerProcess, free_port, seed, sql, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -110,15 +110,6 @@ def open_files(pid: int) -> int:
     return len(list(Path(f"/proc/{pid}/fd").iterdir()))
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
-
-
 # --- the deadline -----------------------------------------------------------------------------
 
 
@@ -196,17 +187,20 @@ def test_slowloris_connections_are_all_closed_and_their_files_released(
     assert [status_and_detail(answer)[0] for answer in answers] == [408] * 200
     assert seconds < TIMEOUT + SLACK
     # Their 200 files are released (the pool may have opened a connection meanwhile).
-    assert wait_for(lambda: open_files(pid) <= before + 2, 5), (before, open_files(pid))
+    wait_until(
+        f"the server to hold at most {before + 2} files, as before the 200 connections",
+        lambda: open_files(pid),
+        lambda files: files <= before + 2,
+        seconds=5,
+    )
 
 
-def test_slow_answer_is_never_cut_export_of_a_million_notes(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
+def test_slow_answer_is_never_cut_export_of_a_million_notes(notes_url: str, tmp_path: Path) -> None:
     count = 1_000_000
-    seeded = seed(database_url, str(count))
+    seeded = seed(notes_url, str(count))
     assert seeded.returncode == 0, seeded.stderr
     # The deadline is a second: the export takes longer, and must still arrive whole.
-    process = start(database_url, tmp_path / "server.log", REQUEST_TIMEOUT="1", ACCESS_LOG="false")
+    process = start(notes_url, tmp_path / "server.log", REQUEST_TIMEOUT="1", ACCESS_LOG="false")
     try:
         started = time.monotonic()
         notes = 0
@@ -219,7 +213,7 @@ def test_slow_answer_is_never_cut_export_of_a_million_notes(
         seconds = time.monotonic() - started
     finally:
         assert process.stop() == 0
-        sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+        sql(notes_url, "TRUNCATE notes RESTART IDENTITY")
 
     assert notes == count
     assert tail.endswith(b"}]")
@@ -322,10 +316,8 @@ def kept_alive(server: ServerProcess) -> http.client.HTTPConnection:
         time.sleep(0.05)
 
 
-def test_requests_past_the_concurrency_limit_get_503(
-    database_url: str, clean_notes: None, tmp_path: Path
-) -> None:
-    process = start(database_url, tmp_path / "server.log", LIMIT_CONCURRENCY="4")
+def test_requests_past_the_concurrency_limit_get_503(notes_url: str, tmp_path: Path) -> None:
+    process = start(notes_url, tmp_path / "server.log", LIMIT_CONCURRENCY="4")
     idle = [kept_alive(process) for _ in range(3)]
     try:
         # Three open connections and this request's: four, the limit.
@@ -336,8 +328,11 @@ def test_requests_past_the_concurrency_limit_get_503(
         assert refused.headers["connection"] == "close"
 
         idle.pop().close()
-        assert wait_for(
-            lambda: requests.get(f"{process.base}/notes", timeout=5).status_code == 200, 5
+        wait_until(
+            "GET /notes to be served once a connection closed",
+            lambda: requests.get(f"{process.base}/notes", timeout=5).status_code,
+            lambda status: status == 200,
+            seconds=5,
         )
     finally:
         for connection in idle:
@@ -363,7 +358,8 @@ def test_bench_protocol_prints_what_the_limits_cost() -> None:
     lines = run.stdout.splitlines()
     for parser in ("httptools", "h11"):
         for name in (parser, f"{parser} + limits"):
-            assert any(re.fullmatch(rf"{re.escape(name)} +[\d.]+ µs per request", x) for x in lines)
+            line = rf"{re.escape(name)} +[\d.]+ µs per request"
+            assert any(re.fullmatch(line, x) for x in lines), run.stdout
         added = rf"the limits add [+-][\d.]+ µs per request to {parser}"
         assert any(re.fullmatch(added, line) for line in lines), run.stdout
 

@@ -1,5 +1,5 @@
-"""responses.py's claim: for the same row, the bytes orjson writes are the bytes FastAPI would
-write through the `Note` model (`Note.model_validate(row).model_dump_json()`)."""
+"""serving/responses.py's claim: for the same row, the bytes orjson writes are the bytes FastAPI
+would write through the `Note` model (`Note.model_validate(row).model_dump_json()`)."""
 
 from __future__ import annotations
 
@@ -33,12 +33,10 @@ ROWS = {
 
 
 @pytest.mark.parametrize("case", ROWS)
-def test_a_row_is_written_as_the_note_model_writes_it(
-    database_url: str, clean_notes: None, case: str
-) -> None:
+def test_a_row_is_written_as_the_note_model_writes_it(notes_url: str, case: str) -> None:
     note_id, text, completed, stamp = ROWS[case]
     sql(
-        database_url,
+        notes_url,
         "INSERT INTO notes (id, text, completed, created_at, updated_at) OVERRIDING SYSTEM VALUE"
         " VALUES ($1, $2, $3, $4::text::timestamptz, $4::text::timestamptz)",
         note_id,
@@ -46,7 +44,7 @@ def test_a_row_is_written_as_the_note_model_writes_it(
         completed,
         stamp,
     )
-    [row] = sql(database_url, "SELECT * FROM notes")  # an asyncpg Record, as the service gets
+    [row] = sql(notes_url, "SELECT * FROM notes")  # an asyncpg Record, as the service gets
 
     assert dumps(dict(row)) == Note.model_validate(dict(row)).model_dump_json().encode()
 

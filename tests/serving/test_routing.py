@@ -60,15 +60,12 @@ def test_fastapi_api_routes_keep_each_add_api_route_argument_under_its_name() ->
             assert isinstance(original, APIRoute)
             assert isinstance(again, APIRoute)
             for name in ROUTE_OPTIONS:
-                assert same(getattr(again, name), getattr(original, name)), (original.path, name)
-
-
-def same(one: Any, other: Any) -> bool:
-    """Equal, a default FastAPI keeps as a placeholder counting as its value."""
-    return bool(unwrapped(one) == unwrapped(other))
+                made, given = getattr(again, name), getattr(original, name)
+                assert unwrapped(made) == unwrapped(given), (original.path, name)
 
 
 def unwrapped(value: Any) -> Any:
+    """The value itself, for a default FastAPI keeps as a placeholder."""
     return value.value if isinstance(value, DefaultPlaceholder) else value
 
 
