@@ -95,7 +95,9 @@ def connect(parser: str | type, app: Any, loop: asyncio.AbstractEventLoop, **con
     """Our protocol for `parser` (or this subclass of one), made as uvicorn makes it, on a
     transport of the test's."""
     protocol_class = OURS[parser] if isinstance(parser, str) else parser
-    settings = Config(app=app, log_config=None, **{"access_log": False} | config)
+    # ws="none": these tests drive HTTP only, and uvicorn's default ("auto") imports a WebSocket
+    # library, which at our uvicorn floor warns (websockets.legacy) under `filterwarnings = error`.
+    settings = Config(app=app, log_config=None, **{"access_log": False, "ws": "none"} | config)
     settings.load()
     limits = RequestLimits(timeout=10, max_head_size=16384)
     protocol = protocol_class(
