@@ -97,7 +97,8 @@ def connect(parser: str | type, app: Any, loop: asyncio.AbstractEventLoop, **con
     protocol_class = OURS[parser] if isinstance(parser, str) else parser
     # ws="none": these tests drive HTTP only, and uvicorn's default ("auto") imports a WebSocket
     # library, which at our uvicorn floor warns (websockets.legacy) under `filterwarnings = error`.
-    settings = Config(app=app, log_config=None, **{"access_log": False, "ws": "none"} | config)
+    defaults: dict[str, Any] = {"access_log": False, "ws": "none"}
+    settings = Config(app=app, log_config=None, **defaults | config)
     settings.load()
     limits = RequestLimits(timeout=10, max_head_size=16384)
     protocol = protocol_class(
