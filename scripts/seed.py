@@ -20,6 +20,7 @@ import asyncpg
 from notes_api.config import Settings
 from notes_api.database import open_database
 from notes_api.development.database import database_or_embedded
+from notes_api.idempotency.keys import idempotency_keys
 from notes_api.notes.tables import notes
 from notes_api.serving.logs import log_config
 
@@ -78,7 +79,7 @@ async def seed(settings: Settings, count: int, *, batch_size: int, truncate: boo
     ):
         raw = connection.raw_connection
         if truncate:
-            await raw.execute(f"TRUNCATE {notes.name} RESTART IDENTITY")
+            await raw.execute(f"TRUNCATE {notes.name}, {idempotency_keys.name} RESTART IDENTITY")
         started = time.perf_counter()
         show = progress_bar(count, started)
         show(0)

@@ -20,7 +20,15 @@ from notes_api.config import Settings
 from notes_api.database import ConnectionTarget
 from notes_api.database.migrations import upgrade
 from notes_api.development.embedded import EmbeddedPostgres
-from tests.support import ROOT, ServerProcess, free_port, reachable_dir, sql, with_database
+from tests.support import (
+    EMPTY_TABLES,
+    ROOT,
+    ServerProcess,
+    free_port,
+    reachable_dir,
+    sql,
+    with_database,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +77,7 @@ def migrated_url(database_url: str) -> str:
 def notes_url(migrated_url: str) -> str:
     """The session's database, migrated, with no notes: for tests of the data layer and the
     service, which need a database and not the app."""
-    sql(migrated_url, "TRUNCATE notes RESTART IDENTITY")
+    sql(migrated_url, EMPTY_TABLES)
     return migrated_url
 
 

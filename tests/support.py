@@ -28,6 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 
+# Every table of the service's emptied: what a test that starts "with no notes" runs.
+EMPTY_TABLES = "TRUNCATE notes, idempotency_keys RESTART IDENTITY"
+
+
 def sql(url: str, query: str, *args: Any) -> list[asyncpg.Record]:
     """Run one statement on `url` and return its rows."""
 

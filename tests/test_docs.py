@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from notes_api.config import Settings
-from tests.support import ROOT, ServerProcess, sql
+from tests.support import EMPTY_TABLES, ROOT, ServerProcess, sql
 
 DOCS = ROOT / "docs"
 # The address the examples on the API page use; the test swaps in its own server's.
@@ -317,7 +317,7 @@ def test_python_examples_run_on_the_services_database(api: TestClient, database_
     examples = [block for block in python_blocks() if block.title is None]
     assert examples
     for block in examples:
-        sql(database_url, "TRUNCATE notes RESTART IDENTITY")
+        sql(database_url, EMPTY_TABLES)
         try:
             api.portal.call(run, compiled(block))
         except Exception as error:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import ServerProcess, free_port, sql
+from tests.support import EMPTY_TABLES, ServerProcess, free_port, sql
 
 pytestmark = pytest.mark.e2e
 
@@ -35,7 +35,7 @@ def server(
         yield process, headers
     finally:
         process.stop()
-    sql(notes_url, "TRUNCATE notes RESTART IDENTITY")
+    sql(notes_url, EMPTY_TABLES)
 
 
 def test_schemathesis_finds_no_failure(

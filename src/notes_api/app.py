@@ -20,6 +20,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from notes_api import __version__, auth, errors, health
 from notes_api.config import Settings
 from notes_api.database import Database, open_database, open_read_database
+from notes_api.idempotency.keys import removing_expired
 from notes_api.notes import routes as notes
 from notes_api.serving import api_docs
 from notes_api.serving.guards import Guards
@@ -45,8 +46,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-            allow_headers=["Authorization", "Content-Type"],
-            expose_headers=["Link"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "If-Match",
+                "If-None-Match",
+                "Prefer",
+                "Read-From",
+            ],
+            expose_headers=[
+                "Content-Range",
+                "ETag",
+                "Idempotent-Replayed",
+                "Link",
+                "Preference-Applied",
+            ],
         )
     # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
     app.add_middleware(
@@ -86,20 +101,29 @@ class State(TypedDict):
 
     database: Database
     read_database: Database  # the replicas (DATABASE_READ_URL), else `database` itself
+    idempotency_ttl: float  # IDEMPOTENCY_TTL
+    require_if_match: bool  # REQUIRE_IF_MATCH
 
 
 def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
     """The app's lifespan: at start, migrate the database and connect (and the replicas'); while
-    it serves, hand the databases to each request; at stop, close them."""
+    it serves, hand the databases to each request, and remove expired idempotency keys; at stop,
+    close them."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[State]:
         async with (
             open_database(settings) as database,
             open_read_database(settings, database) as read_database,
+            removing_expired(database, ttl=settings.idempotency_ttl),
         ):
             settle_startup_objects()
-            yield {"database": database, "read_database": read_database}
+            yield {
+                "database": database,
+                "read_database": read_database,
+                "idempotency_ttl": settings.idempotency_ttl,
+                "require_if_match": settings.require_if_match,
+            }
 
     return run
 

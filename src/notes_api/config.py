@@ -43,6 +43,15 @@ class Settings(ServingSettings, DatabaseSettings):
     api_token_reads: bool = Field(
         default=False, description="With API_TOKEN set, reads need the token too."
     )
+    idempotency_ttl: int = Field(
+        default=86_400,
+        ge=1,
+        description="Seconds an Idempotency-Key is kept, and its answer replayed to repeats.",
+    )
+    require_if_match: bool = Field(
+        default=False,
+        description="Refuse (428) a PUT, PATCH or DELETE without `If-Match: <the note's ETag>`.",
+    )
     # The embedded PostgreSQL's (notes_api/development/), used when DATABASE_URL is unset.
     embedded_db_dir: Path = Field(
         default=Path(".data/postgres"),

@@ -24,7 +24,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from notes_api.database import DatabaseUnavailableError, ReadOnlyError, ValueRejectedError
-from notes_api.notes.service import NoteNotFoundError
+from notes_api.notes.service import NoteNotFoundError, PreconditionFailedError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,14 @@ class Failure:
 
 
 NOTE_NOT_FOUND = Failure(404, "Note not found")
+# If-Match named a version the note is no longer at (or the note is gone): read it again.
+NOTE_CHANGED = Failure(412, "The note is not at the version If-Match names; read it again")
+IF_MATCH_REQUIRED = Failure(428, "This service writes a note only with If-Match: <its ETag>")
+BAD_KEY = Failure(400, "Idempotency-Key must be a string of 1 to 255 printable characters")
+# The first request with this key is still running: its answer will be replayed once it is done.
+KEY_IN_USE = Failure(
+    409, "A request with this Idempotency-Key is in progress; retry shortly", {"Retry-After": "1"}
+)
 UNAUTHORIZED = Failure(
     401,
     "A valid bearer token is needed (Authorization: Bearer <token>)",
@@ -96,6 +104,14 @@ def invalid_header(name: str, value: str, expected: str) -> RequestValidationErr
     return RequestValidationError([problem | {"msg": f"Input should be {expected}"}])
 
 
+def key_reused(key: str) -> RequestValidationError:
+    """The key came with another request before: a 422, shaped as FastAPI's own."""
+    problem = {"type": "idempotency_key_reused", "loc": ("header", "idempotency-key")}
+    return RequestValidationError(
+        [problem | {"input": key, "msg": "This key was used for another request; use a new key"}]
+    )
+
+
 # -- how OpenAPI describes them; app.py and the routes attach each where it may be given ----------
 
 RETRY_AFTER_HEADER = {"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}}
@@ -117,10 +133,25 @@ TOO_LARGE: dict[int | str, dict[str, Any]] = {
 }
 # Given by FastAPI when a body cannot be decoded as JSON text.
 NOT_JSON: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorMessage, "description": "The body is not JSON text (not UTF-8, say)."}
+    400: {
+        "model": ErrorMessage,
+        "description": "The body is not JSON text (not UTF-8, say), or Idempotency-Key is"
+        " malformed.",
+    }
 }
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorMessage, "description": NOTE_NOT_FOUND.detail}
+}
+CONDITIONAL: dict[int | str, dict[str, Any]] = {
+    412: {"model": ErrorMessage, "description": NOTE_CHANGED.detail},
+    428: {"model": ErrorMessage, "description": "If-Match is missing (REQUIRE_IF_MATCH=true)."},
+}
+KEYED: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorMessage,
+        "description": KEY_IN_USE.detail,
+        "headers": {"Retry-After": RETRY_AFTER_HEADER["Retry-After"]},
+    }
 }
 BAD_TOKEN: dict[int | str, dict[str, Any]] = {
     401: {
@@ -167,6 +198,10 @@ async def note_not_found(request: Request, error: Exception) -> JSONResponse:
     return NOTE_NOT_FOUND.response()
 
 
+async def note_changed(request: Request, error: Exception) -> JSONResponse:
+    return NOTE_CHANGED.response()
+
+
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
     _log("Database unavailable", request, error)
     return DATABASE_UNAVAILABLE.response()
@@ -190,6 +225,7 @@ def _log(what: str, request: Request, error: Exception) -> None:
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(NoteNotFoundError, note_not_found)
+    app.add_exception_handler(PreconditionFailedError, note_changed)
     app.add_exception_handler(DatabaseUnavailableError, database_unavailable)
     app.add_exception_handler(ReadOnlyError, read_only)
     app.add_exception_handler(ValueRejectedError, value_rejected)

@@ -19,7 +19,7 @@ def test_a_statement_is_compiled_once_to_asyncpgs_numbered_parameters() -> None:
 
 
 def test_values_are_put_in_the_order_the_sql_numbers_them() -> None:
-    update = service.UPDATES["text", "completed"]
+    update = service.UPDATES[("text", "completed"), False]
 
     assert update.sql.startswith(
         "UPDATE notes SET text=$1::VARCHAR, completed=$2::BOOLEAN WHERE notes.id = $3::BIGINT"
@@ -36,7 +36,7 @@ def test_values_written_into_the_statement_are_bound_too() -> None:
 
 def test_a_value_is_converted_as_its_column_type_says() -> None:
     # SQLAlchemy's Boolean refuses what is not a bool before it reaches PostgreSQL.
-    query = service.UPDATES[("completed",)]
+    query = service.UPDATES[("completed",), False]
 
     with pytest.raises(TypeError):
         query.arguments({"note_id": 1, "completed": "yes"})
@@ -56,4 +56,4 @@ def test_the_cursor_page_filters_on_the_primary_key_only_when_asked() -> None:
 )
 def test_a_missing_or_unknown_value_is_refused(values: dict[str, object], message: str) -> None:
     with pytest.raises(TypeError, match=message):
-        service.UPDATES[("text",)].arguments(values)
+        service.UPDATES[("text",), False].arguments(values)

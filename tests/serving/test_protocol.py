@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from notes_api.config import Settings
-from tests.support import ROOT, ServerProcess, free_port, seed, sql, wait_until
+from tests.support import EMPTY_TABLES, ROOT, ServerProcess, free_port, seed, sql, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -213,7 +213,7 @@ def test_slow_answer_is_never_cut_export_of_a_million_notes(notes_url: str, tmp_
         seconds = time.monotonic() - started
     finally:
         assert process.stop() == 0
-        sql(notes_url, "TRUNCATE notes RESTART IDENTITY")
+        sql(notes_url, EMPTY_TABLES)
 
     assert notes == count
     assert tail.endswith(b"}]")

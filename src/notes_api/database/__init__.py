@@ -6,6 +6,7 @@ PostgreSQL needs beneath it. Skip this folder on a first read: what the notes us
 
 - core.py        Database: databases.Database whose verbs also run Statements
 - statements.py  Statement: a Core statement compiled once
+- metadata.py    the MetaData every table is defined on
 - errors.py      its failures in its own words (unavailable, read-only, a value refused)
 - settings.py    DATABASE_URL and the DB_* settings, part of the service's Settings
 - opening.py     the service's database opened as its settings say: migrated, connected
@@ -27,6 +28,7 @@ from notes_api.database.errors import (
     StatementTimeoutError,
     ValueRejectedError,
 )
+from notes_api.database.metadata import metadata
 from notes_api.database.opening import check_connection, open_database, open_read_database
 from notes_api.database.settings import DatabaseSettings
 from notes_api.database.statements import Row, Statement
@@ -44,6 +46,7 @@ __all__ = [
     "StatementTimeoutError",
     "ValueRejectedError",
     "check_connection",
+    "metadata",
     "open_database",
     "open_read_database",
 ]

@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from alembic import context
 
-from notes_api.notes.tables import metadata
+# Each table module defines its table on `metadata` when imported.
+import notes_api.idempotency.keys
+import notes_api.notes.tables  # noqa: F401
+from notes_api.database import metadata
 
 if context.is_offline_mode():
     raise SystemExit("Offline (--sql) migrations are not supported: run them against a database.")

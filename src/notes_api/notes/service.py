@@ -6,20 +6,27 @@ Each query is a module constant: a `Statement` (statements.py) written in SQLAlc
 inside `async with database.transaction():`, they all run in that one transaction. They take the
 database and keyword arguments, return rows, raise NoteNotFoundError when there is no such note,
 and know nothing of HTTP.
+
+A write may be conditional (`expected`, from If-Match): it then changes the note only if its
+version is one of those expected, checked in the UPDATE or DELETE itself, so that no other write
+can come between the check and the change; else PreconditionFailedError, and nothing changes.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import BigInteger, Select, any_, bindparam, select
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from notes_api.database import Database, Row, Statement
 from notes_api.notes.tables import notes
 
-# A note as the database returns it: id, text, completed, created_at, updated_at.
+# A note as the database returns it: id, text, completed, created_at, updated_at, version.
 NoteRow = Row
+# What a conditional write expects of the note: any version ("*": that it exists), one of these.
+Expected: TypeAlias = Literal["*"] | frozenset[int] | None
 
 
 class NoteNotFoundError(LookupError):
@@ -30,23 +37,40 @@ class NoteNotFoundError(LookupError):
         self.note_id = note_id
 
 
+class PreconditionFailedError(Exception):
+    """The note's version is not one the write expected: someone else changed it (or it is gone)."""
+
+    def __init__(self, note_id: int) -> None:
+        super().__init__(f"note {note_id} is not at the version expected")
+        self.note_id = note_id
+
+
 # The columns a write may set; anything else never reaches SQL.
 WRITABLE = ("text", "completed")
+# What a client sees of a note (lists and exports); a single note's version goes in its ETag.
+PUBLIC = (notes.c.id, notes.c.text, notes.c.completed, notes.c.created_at, notes.c.updated_at)
 
-NOTE_BY_ID = Statement(select(notes).where(notes.c.id == bindparam("note_id")))
+_by_id = notes.c.id == bindparam("note_id")
+_at_version = notes.c.version == any_(bindparam("versions", type_=ARRAY(BigInteger)))
+
+NOTE_BY_ID = Statement(select(notes).where(_by_id))
 INSERT_NOTE = Statement(
     notes.insert()
     .values(text=bindparam("text"), completed=bindparam("completed"))
     .returning(*notes.c)
 )
-DELETE_NOTE = Statement(
-    notes.delete().where(notes.c.id == bindparam("note_id")).returning(*notes.c)
-)
-EVERY_NOTE = Statement(select(notes).order_by(notes.c.id))
+# Keyed by whether the write is conditional: only at one of the expected versions.
+DELETES = {
+    conditional: Statement(
+        notes.delete().where(_by_id, *([_at_version] if conditional else [])).returning(*notes.c)
+    )
+    for conditional in (False, True)
+}
+EVERY_NOTE = Statement(select(*PUBLIC).order_by(notes.c.id))
 
 
 def _page(*, after: bool, completed: bool) -> Select[Any]:
-    query = select(notes).order_by(notes.c.id).offset(bindparam("skip")).limit(bindparam("take"))
+    query = select(*PUBLIC).order_by(notes.c.id).offset(bindparam("skip")).limit(bindparam("take"))
     if after:
         query = query.where(notes.c.id > bindparam("after"))
     if completed:
@@ -61,15 +85,16 @@ PAGES = {
     for after in (False, True)
     for completed in (False, True)
 }
-# One UPDATE per set of columns changed: text, completed, or both.
-UPDATES: dict[tuple[str, ...], Statement] = {
-    columns: Statement(
+# One UPDATE per set of columns changed (text, completed, or both), conditional or not.
+UPDATES: dict[tuple[tuple[str, ...], bool], Statement] = {
+    (columns, conditional): Statement(
         notes.update()
-        .where(notes.c.id == bindparam("note_id"))
+        .where(_by_id, *([_at_version] if conditional else []))
         .values({name: bindparam(name) for name in columns})
         .returning(*notes.c)
     )
     for columns in (("text",), ("completed",), WRITABLE)
+    for conditional in (False, True)
 }
 
 
@@ -117,29 +142,50 @@ async def iterate_notes(database: Database, *, batch: int) -> AsyncIterator[Sequ
         yield rows
 
 
-async def replace_note(database: Database, *, note_id: int, text: str, completed: bool) -> NoteRow:
+async def replace_note(
+    database: Database, *, note_id: int, text: str, completed: bool, expected: Expected = None
+) -> NoteRow:
     return await update_note(
-        database, note_id=note_id, changes={"text": text, "completed": completed}
+        database,
+        note_id=note_id,
+        changes={"text": text, "completed": completed},
+        expected=expected,
     )
 
 
-async def update_note(database: Database, *, note_id: int, changes: Mapping[str, Any]) -> NoteRow:
+async def update_note(
+    database: Database, *, note_id: int, changes: Mapping[str, Any], expected: Expected = None
+) -> NoteRow:
     """Set the given columns; with nothing to change, return the note as it is."""
     unknown = set(changes) - set(WRITABLE)
     if unknown:
         raise ValueError(f"not writable: {sorted(unknown)}")
     if not changes:
-        return await get_note(database, note_id=note_id)
-    update = UPDATES[tuple(name for name in WRITABLE if name in changes)]
-    note = await database.fetch_one(update, values={"note_id": note_id, **changes})
-    if note is None:
-        raise NoteNotFoundError(note_id)
-    return note
+        current = await get_note(database, note_id=note_id)
+        if isinstance(expected, frozenset) and current["version"] not in expected:
+            raise PreconditionFailedError(note_id)
+        return current
+    columns = tuple(name for name in WRITABLE if name in changes)
+    values = {"note_id": note_id, **changes} | _versions(expected)
+    note = await database.fetch_one(UPDATES[columns, isinstance(expected, frozenset)], values)
+    return note if note is not None else _not_written(note_id, expected)
 
 
-async def delete_note(database: Database, *, note_id: int) -> NoteRow:
+async def delete_note(database: Database, *, note_id: int, expected: Expected = None) -> NoteRow:
     """Delete the note; answer it as it was."""
-    note = await database.fetch_one(DELETE_NOTE, values={"note_id": note_id})
-    if note is None:
+    values = {"note_id": note_id} | _versions(expected)
+    note = await database.fetch_one(DELETES[isinstance(expected, frozenset)], values)
+    return note if note is not None else _not_written(note_id, expected)
+
+
+def _versions(expected: Expected) -> dict[str, list[int]]:
+    return {"versions": list(expected)} if isinstance(expected, frozenset) else {}
+
+
+def _not_written(note_id: int, expected: Expected) -> NoteRow:
+    # No row written: without a condition, the note is not there (404). With one, the condition
+    # failed, whether the note is at another version or gone: If-Match is false when there is no
+    # current version (RFC 9110, 13.1.1), and the client learns that from the 412.
+    if expected is None:
         raise NoteNotFoundError(note_id)
-    return note
+    raise PreconditionFailedError(note_id)

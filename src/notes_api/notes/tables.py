@@ -9,23 +9,14 @@ from sqlalchemy import (
     DateTime,
     FetchedValue,
     Identity,
-    MetaData,
     String,
     Table,
     false,
     func,
+    text,
 )
 
-# Constraint names Alembic can find again when a later migration alters them.
-metadata = MetaData(
-    naming_convention={
-        "ix": "ix_%(column_0_label)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-        "pk": "pk_%(table_name)s",
-    }
-)
+from notes_api.database import metadata
 
 TEXT_MAX_LENGTH = 100
 # The largest id a bigint column holds; a larger one in a path is refused before it reaches SQL.
@@ -45,6 +36,15 @@ notes = Table(
         DateTime(timezone=True),
         nullable=False,
         server_default=func.now(),
+        server_onupdate=FetchedValue(),
+    ),
+    # The note's version: 1 when created, one more at every UPDATE (the same trigger, since the
+    # second migration). Its ETag is made from it, and `If-Match` compares against it.
+    Column(
+        "version",
+        BigInteger,
+        nullable=False,
+        server_default=text("1"),
         server_onupdate=FetchedValue(),
     ),
 )
