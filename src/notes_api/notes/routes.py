@@ -197,6 +197,7 @@ def note_response(note: NoteRow) -> Response:
 
 def content_range(first: int, size: int, total: int) -> str:
     """`first-last/total` of a page of `size` notes from index `first`; `*/total` when empty."""
+    if not size:
+        return f"*/{total}"
     # An estimate (count=planned) may fall short of what the page itself shows.
-    total = max(total, first + size)
-    return f"{first}-{first + size - 1}/{total}" if size else f"*/{total}"
+    return f"{first}-{first + size - 1}/{max(total, first + size)}"
