@@ -15,6 +15,7 @@ from tests.support import EMPTY_TABLES, ServerProcess, free_port, sql
 
 pytestmark = pytest.mark.e2e
 
+CONFIG = Path(__file__).with_name("schemathesis.toml")
 MAX_EXAMPLES = 30  # per operation and phase; a run takes about 10 s
 TOKEN = "schemathesis-token"
 
@@ -47,6 +48,7 @@ def test_schemathesis_finds_no_failure(
             sys.executable,
             "-m",
             "schemathesis.cli",
+            f"--config-file={CONFIG}",
             "run",
             f"{process.base}/openapi.json",
             "--checks=all",

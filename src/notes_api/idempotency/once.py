@@ -116,7 +116,7 @@ KEY_HEADER: dict[str, Any] = {
     "name": "Idempotency-Key",
     "in": "header",
     "required": False,
-    "schema": {"type": "string", "maxLength": KEY_MAX_LENGTH},
+    "schema": {"type": "string", "maxLength": KEY_MAX_LENGTH, "pattern": f"^(?:{KEY.pattern})$"},
     "description": (
         "A key of the client's (a UUID, say) that makes the request safe to retry: the first "
         "request with it is done, every repeat with the same request gets the same answer again "
