@@ -53,7 +53,7 @@ PUBLIC = (notes.c.id, notes.c.text, notes.c.completed, notes.c.created_at, notes
 _by_id = notes.c.id == bindparam("note_id")
 _at_version = notes.c.version == any_(bindparam("versions", type_=ARRAY(BigInteger)))
 
-NOTE_BY_ID = Statement(select(notes).where(_by_id))
+NOTE_BY_ID = Statement(select(notes).where(notes.c.id == bindparam("note_id")))
 INSERT_NOTE = Statement(
     notes.insert()
     .values(text=bindparam("text"), completed=bindparam("completed"))

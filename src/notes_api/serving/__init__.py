@@ -8,6 +8,8 @@ app. Skip this folder on a first read.
                cut-off (503), lenient JSON
 - logs.py      the demo's log format, written by a thread of its own; the access log
 - responses.py rows answered as JSON by orjson, skipping a second validation
+- conditions.py  ETags from versions; If-Match and If-None-Match read (RFC 9110)
+- preferences.py the Prefer header read (RFC 7240)
 - routing.py   routers' routes added to the app itself; 405 with `Allow` for other methods
 - api_docs.py  /docs and /redoc, with Swagger UI and ReDoc served by the service
 
