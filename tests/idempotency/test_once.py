@@ -118,7 +118,7 @@ def test_a_malformed_key_is_400_and_writes_nothing(
     api: TestClient, notes_url: str, key: str
 ) -> None:
     answer = api.post(
-        "/notes", json={"text": "x"}, headers={"Idempotency-Key": key.encode("utf-8")}
+        "/notes", json={"text": "x"}, headers={b"Idempotency-Key": key.encode("utf-8")}
     )
 
     assert answer.status_code == 400
