@@ -16,6 +16,7 @@ import os
 import random
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class Reply:
     note_id: int | None = None
     text: str = ""
     retry_after: str | None = None
+    replayed: bool = False  # the stored answer to an earlier try with the same Idempotency-Key
 
     @property
     def ended(self) -> float:
@@ -56,7 +58,9 @@ class Reply:
 class Clients:
     """Threads sending requests as fast as they are answered, until stopped, recording each.
 
-    Writers create notes with distinct texts; readers read a note of `ids` or a page.
+    Writers create notes with distinct texts, each with an Idempotency-Key of its own, and send a
+    note again, with its key, until it is answered 200 (as a client unsure whether its write was
+    done should): a note may be stored once only. Readers read a note of `ids` or a page.
     """
 
     def __init__(self, base: str, *, writers: int, readers: int = 0, ids: list[int]) -> None:
@@ -82,15 +86,19 @@ class Clients:
 
     def _run(self, kind: str, n: int) -> None:
         with requests.Session() as session:
+            retry = None  # the text and key of a write not answered 200 yet
             for i in range(100_000):  # bounded: a few thousand are made in a scenario
                 if self._stop.is_set():
                     return
-                text = f"{kind}r {n} note {i}"
+                text, key = retry or (f"{kind}r {n} note {i}", str(uuid.uuid4()))
                 started = time.monotonic()
                 try:
                     if kind == "write":
                         answer = session.post(
-                            f"{self.base}/notes", json={"text": text}, timeout=REQUEST_TIMEOUT
+                            f"{self.base}/notes",
+                            json={"text": text},
+                            headers={"Idempotency-Key": key},
+                            timeout=REQUEST_TIMEOUT,
                         )
                     elif i % 4 == 0:
                         answer = session.get(f"{self.base}/notes?take=10", timeout=REQUEST_TIMEOUT)
@@ -98,14 +106,19 @@ class Clients:
                         note = random.choice(self.ids)
                         answer = session.get(f"{self.base}/notes/{note}", timeout=REQUEST_TIMEOUT)
                 except requests.RequestException:
-                    self.replies.append(Reply(kind, started, time.monotonic() - started, None))
+                    self.replies.append(
+                        Reply(kind, started, time.monotonic() - started, None, None, text)
+                    )
+                    retry = (text, key) if kind == "write" else None
                     continue
+                retry = (text, key) if kind == "write" and not answer.ok else None
                 if not answer.ok:
                     time.sleep(0.1)  # as a client told to retry later would, if less patiently
                 note_id = answer.json()["id"] if kind == "write" and answer.ok else None
                 self.replies.append(
                     Reply(kind, started, time.monotonic() - started, answer.status_code, note_id,
-                          text, answer.headers.get("Retry-After"))
+                          text, answer.headers.get("Retry-After"),
+                          answer.headers.get("Idempotent-Replayed") == "true")
                 )  # fmt: skip
 
     def acknowledged(self, after: float = 0) -> list[Reply]:
@@ -183,6 +196,18 @@ def notes(cluster: Cluster, node: str) -> set[tuple[int, str]]:
     return {(int(i), str(t)) for i, t in cluster.fetch(node, "SELECT id, text FROM notes")}
 
 
+def made_twice(cluster: Cluster, node: str) -> int:
+    """Notes stored more than once: a write retried with its key and done again."""
+    rows = cluster.fetch(node, "SELECT count(*) - count(DISTINCT text) FROM notes")
+    return int(rows[0][0])
+
+
+def retried(replies: list[Reply]) -> str:
+    """What the writers' retries came to: how many answers were replayed."""
+    replayed = sum(r.replayed for r in replies)
+    return f"answers replayed to a retry: {replayed}"
+
+
 def acknowledged_on(replies: list[Reply], stored: set[tuple[int, str]]) -> list[Reply]:
     return [r for r in replies if r.note_id is not None and (r.note_id, r.text) in stored]
 
@@ -246,8 +271,7 @@ def test_the_leaders_node_crashes_patroni_promotes_the_standby_and_the_old_leade
     stored = notes(cluster, "db2")
     lost = [r for r in acknowledged if (r.note_id, r.text) not in stored]
     unavailable = [r for r in replies if r.status == 503]
-    stored_texts = {text for _, text in stored}
-    unanswered_but_stored = [r for r in replies if r.status != 200 and r.text in stored_texts]
+    twice = made_twice(cluster, "db2")
     failed, back = recovery(replies, fault)
     # db1's host comes back, and its process manager starts Patroni again.
     cluster.heal("db1")
@@ -261,15 +285,16 @@ def test_the_leaders_node_crashes_patroni_promotes_the_standby_and_the_old_leade
         f"db2 {promoted - fault:.1f}s after the fault; writes failed from {failed - fault:.1f}s "
         f"to {back - fault:.1f}s after it: recovered in {back - failed:.1f}s; slowest answer "
         f"{max(r.took for r in replies):.2f}s; acknowledged writes lost: {len(lost)}; "
-        f"answered 503 yet stored: {len(unanswered_but_stored)}; "
+        f"notes made twice (retried with the same key): {twice}; {retried(replies)}; "
         f"{rejoin}; then: "
         + ", ".join(
             f"{n} {m['role']} {m['state']} (timeline {m.get('timeline')})"
             for n, m in sorted(members.items())
         )
     )
-    assert set(statuses(replies)) <= {200, 503}
+    assert set(statuses(replies)) <= {200, 409, 503}
     assert {r.retry_after for r in unavailable} <= {"5"}
+    assert twice == 0
     assert max(r.took for r in replies) < REQUEST_BOUND + 3
     if replication == "sync":
         assert lost == []
@@ -316,6 +341,7 @@ def test_a_leader_cut_off_from_etcd_and_its_peers_demotes_itself_and_no_write_is
     after_promotion_by_old = [r for r in acknowledged_by_the_old_only if r.ended > promoted]
     lost = [r for r in acknowledged if (r.note_id, r.text) not in new]
     unavailable = [r for r in replies if r.status == 503]
+    twice = made_twice(cluster, "db2")
     failed, back = recovery(replies, cut)
     cluster.network.reconnect("db1", "etcd", "db2")
     rejoin = rejoined(cluster, "db1")
@@ -329,14 +355,16 @@ def test_a_leader_cut_off_from_etcd_and_its_peers_demotes_itself_and_no_write_is
         f"while waiting for db2, never acknowledged): {len(only_on_old)}; "
         f"writes acknowledged by the old leader after db2's promotion: "
         f"{len(after_promotion_by_old)}, at any time and missing from the new leader: "
-        f"{len(acknowledged_by_the_old_only)}; acknowledged writes lost: {len(lost)}; {rejoin}"
+        f"{len(acknowledged_by_the_old_only)}; acknowledged writes lost: {len(lost)}; "
+        f"notes made twice: {twice}; {retried(replies)}; {rejoin}"
     )
-    assert set(statuses(replies)) <= {200, 503}
+    assert set(statuses(replies)) <= {200, 409, 503}
     assert {r.retry_after for r in unavailable} <= {"5"}
     assert demoted < promoted
     assert after_promotion_by_old == []
     assert acknowledged_by_the_old_only == []
     assert lost == []
+    assert twice == 0
     assert len(acknowledged) > 200
     assert end > promoted
 
@@ -362,16 +390,19 @@ def test_a_planned_switchover_under_load_loses_nothing(make_cluster: MakeCluster
     stored = notes(cluster, "db2")
     lost = [r for r in acknowledged if (r.note_id, r.text) not in stored]
     unavailable = [r for r in replies if r.status == 503]
+    twice = made_twice(cluster, "db2")
     print(
         f"\nswitchover (through HAProxy's ports): db2 led {switched - started:.1f}s after "
         f"`patronictl switchover`, db1 streamed from it {whole:.1f}s later; {len(acknowledged)} "
         f"acknowledged writes, {len(unavailable)} answered 503, statuses {statuses(replies)}; "
         f"longest time without an acknowledged write {longest_gap(replies, started, end):.2f}s; "
-        f"slowest answer {max(r.took for r in replies):.2f}s; acknowledged writes lost: {len(lost)}"
+        f"slowest answer {max(r.took for r in replies):.2f}s; acknowledged writes lost: "
+        f"{len(lost)}; notes made twice: {twice}; {retried(replies)}"
     )
-    assert set(statuses(replies)) <= {200, 503}
+    assert set(statuses(replies)) <= {200, 409, 503}
     assert {r.retry_after for r in unavailable} <= {"5"}
     assert lost == []
+    assert twice == 0
     assert len(acknowledged) > 200
 
 

@@ -316,3 +316,36 @@ def test_a_statement_over_db_statement_timeout_is_cancelled_and_says_so(notes_ur
     assert time.monotonic() - started < 3
     assert isinstance(raised.value, DatabaseUnavailableError)
     assert isinstance(raised.value.__cause__, asyncpg.QueryCanceledError)
+
+
+@pytest.mark.parametrize("ending", ["commit", "rollback"])
+def test_a_transaction_whose_connection_the_server_drops_gives_it_back(
+    notes_url: str, ending: str
+) -> None:
+    """The server drops the connection inside a transaction, then the COMMIT (or the ROLLBACK
+    after a failed statement) fails: the data layer says "unavailable", and the pooled connection
+    goes back to the pool, which databases alone would keep forever. More transactions than the
+    pool holds, then one more statement, which a leaked pool could not serve."""
+
+    async def dropped(database: Database) -> None:
+        async with database.transaction():
+            await service.create_note(database, text="lost", completed=False)
+            pid = await database.fetch_val("SELECT pg_backend_pid()")
+            await asyncio.to_thread(sql, notes_url, "SELECT pg_terminate_backend($1)", pid)
+            if ending == "rollback":
+                await database.fetch_val(COUNT)
+
+    async def scenario(database: Database) -> tuple[list[BaseException | None], int]:
+        outcomes: list[BaseException | None] = []
+        for _ in range(4):
+            try:
+                await dropped(database)
+                outcomes.append(None)
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes, await database.fetch_val(COUNT)
+
+    outcomes, count = on_database(notes_url, scenario, max_size=2, pool_timeout=2)
+
+    assert [type(error) for error in outcomes] == [DatabaseUnavailableError] * 4, outcomes
+    assert count == 0

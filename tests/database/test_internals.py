@@ -118,6 +118,45 @@ def test_databases_transaction_is_made_from_a_connection_callable_and_force_roll
     assert isinstance(Database(URL).transaction(), Transaction)
 
 
+def test_databases_transaction_begins_and_ends_through__connection__transaction__extra_options_and_the_connections__connection__transaction_lock__transaction_stack(  # noqa: E501
+    notes_url: str,
+) -> None:
+    # internals.begin and internals.end do what databases' Transaction.start, commit and
+    # rollback do, with these names; their source is read to find each still there.
+    source = inspect.getsource(Transaction)
+    for name in ("self._connection._connection.transaction()", "self._extra_options",
+                 "self._connection._transaction_lock", "self._connection._transaction_stack",
+                 "self._connection.__aenter__()", "self._connection.__aexit__()"):  # fmt: skip
+        assert name in source, name
+
+    async def scenario(database: Database) -> tuple[int, int, int]:
+        transaction = database.transaction()
+        await internals.begin(transaction)
+        connection = transaction._connection
+        inside = (len(connection._transaction_stack), connection._connection_counter)
+        await internals.end(transaction, commit=True)
+        return *inside, connection._connection_counter
+
+    assert on_database(notes_url, scenario) == (1, 1, 0)
+
+
+def test_asyncpg_pool_proxy_of_a_released_connection_refuses_is_closed(notes_url: str) -> None:
+    # internals.lost: a connection the server dropped is taken back by asyncpg's pool, and its
+    # proxy refuses every call.
+    async def scenario() -> None:
+        pool = await asyncpg.create_pool(notes_url, min_size=1, max_size=1)
+        try:
+            proxy = await pool.acquire()
+            await pool.release(proxy)
+            with pytest.raises(asyncpg.InterfaceError, match="released back to the pool"):
+                proxy.is_closed()
+            assert internals.lost(proxy)
+        finally:
+            await pool.close()
+
+    asyncio.run(scenario())
+
+
 # -- asyncpg --------------------------------------------------------------------------------------
 
 

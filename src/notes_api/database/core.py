@@ -197,23 +197,24 @@ class Database(databases.Database):
 
 
 class Transaction(_Transaction):
-    """databases' transaction, whose start, commit and rollback raise the data layer's errors."""
+    """databases' transaction, whose start, commit and rollback raise the data layer's errors,
+    and give its connection back to the pool even when they fail (internals.begin, end)."""
 
     async def start(self) -> Self:
         try:
-            await super().start()
+            await internals.begin(self)
         except TRANSLATED as error:
             raise translated(error) from error
         return self
 
     async def commit(self) -> None:
-        try:
-            await super().commit()
-        except TRANSLATED as error:
-            raise translated(error) from error
+        await self._end(commit=True)
 
     async def rollback(self) -> None:
+        await self._end(commit=False)
+
+    async def _end(self, *, commit: bool) -> None:
         try:
-            await super().rollback()
+            await internals.end(self, commit=commit)
         except TRANSLATED as error:
             raise translated(error) from error

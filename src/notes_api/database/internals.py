@@ -18,7 +18,9 @@ databases:
   task's (`task_connection`).
 - `Connection._query_lock`: one statement at a time on a connection (`raw_connection`).
 - `core.Transaction(connection_callable, force_rollback, **options)`: how `Database.transaction`
-  makes one (core.py).
+  makes one (core.py); its `_connection`, `_transaction` and `_extra_options`, and the
+  connection's `_connection`, `_transaction_lock` and `_transaction_stack`: how it begins and ends
+  (`begin`, `end`).
 
 asyncpg:
 - `Connection._transport`: the asyncio transport under a connection (`socket_of`).
@@ -37,7 +39,7 @@ from typing import Any
 import asyncpg
 import databases
 from databases.backends.postgres import PostgresBackend, PostgresConnection
-from databases.core import Connection, DatabaseURL
+from databases.core import Connection, DatabaseURL, Transaction
 
 from notes_api.database.pool import Pool
 
@@ -138,6 +140,60 @@ async def raw_connection(connection: Connection) -> AsyncIterator[asyncpg.Connec
     # (force_rollback's connection is shared by every task).
     async with connection, connection._query_lock:
         yield connection.raw_connection
+
+
+async def begin(transaction: Transaction) -> None:
+    """databases' `Transaction.start`, but a BEGIN that fails gives its connection back."""
+    # `_connection`: the task's databases connection; `_connection._connection`: its backend
+    # connection, whose `transaction()` is the backend's; `_transaction`: the transaction's own
+    # (kept in a context variable); `_transaction_lock` and `_transaction_stack`: the connection's
+    # nesting (the root transaction is a BEGIN, the others savepoints).
+    connection = transaction._connection
+    transaction._transaction = connection._connection.transaction()
+    async with connection._transaction_lock:
+        is_root = not connection._transaction_stack
+        await connection.__aenter__()
+        try:
+            await transaction._transaction.start(
+                is_root=is_root, extra_options=transaction._extra_options
+            )
+        except BaseException:
+            transaction._transaction = None
+            await connection.__aexit__()
+            raise
+        connection._transaction_stack.append(transaction)
+
+
+async def end(transaction: Transaction, *, commit: bool) -> None:
+    """databases' `Transaction.commit` or `rollback`, but the connection is given back however
+    the COMMIT or ROLLBACK ends: databases gives it back only after one that worked, so each
+    failed one (the server gone, a failover) would keep a pooled connection forever."""
+    connection = transaction._connection
+    async with connection._transaction_lock:
+        assert connection._transaction_stack[-1] is transaction
+        connection._transaction_stack.pop()
+        backend, transaction._transaction = transaction._transaction, None
+        assert backend is not None, "the transaction was not started"
+        raw = connection.raw_connection
+        try:
+            await (backend.commit() if commit else backend.rollback())
+        except asyncpg.InterfaceError as error:
+            if not lost(raw):
+                raise
+            # On a connection the server dropped, asyncpg says only that it is closed: say it
+            # as the lost connection it is (which errors.py counts as "unavailable").
+            raise asyncpg.ConnectionDoesNotExistError(str(error)) from error
+        finally:
+            await connection.__aexit__()
+
+
+def lost(connection: asyncpg.Connection) -> bool:
+    """Whether a pooled connection is closed; asyncpg's pool takes one the server dropped back at
+    once, and its proxy then refuses every call, `is_closed()` included."""
+    try:
+        return connection.is_closed()
+    except asyncpg.InterfaceError:
+        return True
 
 
 # -- asyncpg ----------------------------------------------------------------------------------
