@@ -191,9 +191,10 @@ def lost(connection: asyncpg.Connection) -> bool:
     """Whether a pooled connection is closed; asyncpg's pool takes one the server dropped back at
     once, and its proxy then refuses every call, `is_closed()` included."""
     try:
-        return connection.is_closed()
+        closed: bool = connection.is_closed()
     except asyncpg.InterfaceError:
         return True
+    return closed
 
 
 # -- asyncpg ----------------------------------------------------------------------------------
