@@ -147,3 +147,44 @@ def test_generated_client_drives_the_crud_session(
 
         remaining = page.sync(client=client)
         assert [note.id for note in remaining] == ids[1:]
+
+
+@pytest.mark.e2e
+def test_generated_client_sends_and_reads_the_documented_headers(
+    notes_client: ModuleType, server: ServerProcess
+) -> None:
+    def operation(name: str) -> Any:
+        return importlib.import_module(f"{PACKAGE}.api.notes.{name}")
+
+    models = importlib.import_module(f"{PACKAGE}.models")
+    create = operation("create_note_notes_post")
+    page = operation("list_notes_notes_get")
+    get = operation("get_note_notes_note_id_get")
+    patch = operation("update_note_notes_note_id_patch")
+    put = operation("replace_note_notes_note_id_put")
+
+    with notes_client.Client(base_url=server.base) as client:
+        body = models.NoteIn(text="once")
+        first = create.sync_detailed(client=client, body=body, idempotency_key="key-1")
+        again = create.sync_detailed(client=client, body=body, idempotency_key="key-1")
+        assert again.parsed == first.parsed
+        assert again.headers["idempotent-replayed"] == "true"
+        note_id = first.parsed.id
+
+        counted = page.sync_detailed(client=client, prefer="count=exact")
+        assert counted.headers["content-range"] == "0-0/1"
+
+        read = get.sync_detailed(client=client, note_id=note_id)
+        assert read.headers["etag"] == '"1"'
+        unchanged = get.sync_detailed(client=client, note_id=note_id, if_none_match='"1"')
+        assert (unchanged.status_code, unchanged.content) == (304, b"")
+
+        changed = patch.sync_detailed(
+            client=client, note_id=note_id, body=models.NotePatch(completed=True), if_match='"1"'
+        )
+        assert (changed.status_code, changed.headers["etag"]) == (200, '"2"')
+        stale = put.sync_detailed(
+            client=client, note_id=note_id, body=models.NoteIn(text="stale"), if_match='"1"'
+        )
+        assert stale.status_code == 412
+        assert isinstance(stale.parsed, models.ErrorMessage)
