@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 
 from notes_api.dependencies import READ_FROM, DatabaseDep, ReadDatabaseDep
 from notes_api.errors import CONDITIONAL, KEYED, NOT_FOUND
-from notes_api.idempotency.once import KEY_HEADER, IdempotencyKey, once
+from notes_api.idempotency.once import KEY_HEADER, once
 from notes_api.notes import counts, service
 from notes_api.notes.openapi import (
     CONDITIONAL_READ,
@@ -121,14 +121,14 @@ async def get_note(note_id: NoteId, request: Request, database: ReadDatabaseDep)
     responses=NOTE_HEADERS | KEYED,
     openapi_extra={"parameters": [KEY_HEADER]},
 )
-async def create_note(note: NoteIn, key: IdempotencyKey, database: DatabaseDep) -> Response:
+async def create_note(note: NoteIn, request: Request, database: DatabaseDep) -> Response:
     """Create a note. Safe to retry with an `Idempotency-Key`."""
 
     async def create() -> Response:
         created = await service.create_note(database, text=note.text, completed=note.completed)
         return note_response(created)
 
-    return await once(database, key, create)
+    return await once(request, database, create)
 
 
 @writes.put(
@@ -161,7 +161,6 @@ async def update_note(
     note_id: NoteId,
     patch: NotePatch,
     request: Request,
-    key: IdempotencyKey,
     database: DatabaseDep,
 ) -> Response:
     """Change the fields given, keep the others; with `If-Match`, only at that version. Safe to
@@ -174,7 +173,7 @@ async def update_note(
         )
         return note_response(updated)
 
-    return await once(database, key, update)
+    return await once(request, database, update)
 
 
 @writes.delete(
