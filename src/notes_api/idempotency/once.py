@@ -45,8 +45,8 @@ class Key:
 async def idempotency_key(request: Request) -> Key | None:
     """The request's `Idempotency-Key`, if it has one; a malformed one is a 400."""
     # Read here rather than declared as a `Header` parameter or a dependency: the writes without
-    # a key pay one lookup, not FastAPI's validation and dependency solving (5 to 10% of a POST's
-    # CPU). KEY_HEADER documents it.
+    # a key pay one lookup, not FastAPI's validation and dependency solving on every POST and
+    # PATCH. KEY_HEADER documents it.
     field = request.headers.get("idempotency-key")
     if field is None:
         return None
