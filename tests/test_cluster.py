@@ -468,7 +468,9 @@ def test_an_instance_cut_off_from_the_databases_leaves_the_rotation_and_comes_ba
     assert before > 0
     assert while_down == 0
     assert after_heal > 0
-    assert {r.status for r in failed} <= {503}
+    # 409: a write retried through api2 while its first try, cut off on api1, still held its
+    # Idempotency-Key on the server (at most HELD_IDLE_AT_MOST, 2 s).
+    assert {r.status for r in failed} <= {409, 503}
     assert all(cut <= r.ended and r.started <= cut + detected + 1 for r in failed)
     assert healed < end
 

@@ -15,9 +15,11 @@ from pydantic import SecretStr
 
 from notes_api.app import create_app
 from notes_api.config import Settings
+from notes_api.idempotency import keys
 from tests.support import ServerProcess, sql
 
-KEY = {"Idempotency-Key": '"8e03978e-40d5-43e8-bc93-6894a57f9324"'}
+KEY_VALUE = "8e03978e-40d5-43e8-bc93-6894a57f9324"
+KEY = {"Idempotency-Key": f'"{KEY_VALUE}"'}
 
 
 def notes_in(url: str) -> int:
@@ -158,6 +160,38 @@ def test_a_key_in_use_by_a_running_request_is_409(api: TestClient, notes_url: st
     assert answer.headers["retry-after"] == "1"
     assert "in progress" in answer.json()["detail"]
     assert notes_in(notes_url) == 0
+
+
+def test_a_key_held_by_a_transaction_left_waiting_is_freed_by_the_server(
+    api: TestClient, notes_url: str
+) -> None:
+    """An instance cut off in the middle of a keyed write leaves its transaction open on the
+    server, holding the key: PostgreSQL ends it after HELD_IDLE_AT_MOST, and the client's retry
+    through another instance goes through instead of getting 409 for minutes."""
+
+    async def vanish() -> tuple[int, int, bool]:
+        connection = await asyncpg.connect(notes_url)
+        await connection.execute("BEGIN")
+        await connection.fetchrow(keys.TAKE_LOCK.sql, KEY_VALUE)  # and then nothing more
+        held = await asyncio.to_thread(api.post, "/notes", json={"text": "x"}, headers=KEY)
+        await asyncio.sleep(3)  # HELD_IDLE_AT_MOST is 2 s
+        freed = await asyncio.to_thread(api.post, "/notes", json={"text": "x"}, headers=KEY)
+        ended = connection.is_closed() or await _terminated(connection)
+        return held.status_code, freed.status_code, ended
+
+    assert keys.HELD_IDLE_AT_MOST == "2s"
+    assert asyncio.run(vanish()) == (409, 200, True)
+    assert notes_in(notes_url) == 1
+
+
+async def _terminated(connection: asyncpg.Connection) -> bool:
+    try:
+        await connection.fetchval("SELECT 1")
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError):
+        return True
+    finally:
+        connection.terminate()
+    return False
 
 
 def test_eight_concurrent_posts_with_one_key_make_one_note(

@@ -3,8 +3,10 @@
 A keyed write and its key are stored in one transaction (once.py), so they commit or roll back
 together, across a failover too. While a write runs, its key is held with a transaction-level
 advisory lock, taken without waiting: a repeat that finds it held is told so (409) rather than
-queued. Keys are kept IDEMPOTENCY_TTL seconds; an expired key is ignored at once and removed
-later, a batch at a time, by `removing_expired`, which skips rows in use and never blocks a write.
+queued; a transaction left waiting by an instance that vanished is ended by PostgreSQL within
+HELD_IDLE_AT_MOST, which frees its key. Keys are kept IDEMPOTENCY_TTL seconds; an expired key is
+ignored at once and removed later, a batch at a time, by `removing_expired`, which skips rows in
+use and never blocks a write.
 """
 
 from __future__ import annotations
@@ -59,11 +61,25 @@ _unexpired = idempotency_keys.c.created_at > func.now() - _ttl * literal_column(
     "interval '1 second'"
 )
 
+# While the key's lock is held, PostgreSQL ends the session if it waits longer than this for the
+# next statement: an instance cut off in the middle of a keyed write (a partition, a crash) would
+# otherwise hold the key, and answer its client's retries through other instances with 409, until
+# the server noticed the connection was gone (minutes, with TCP's defaults). The transaction's own
+# statements follow each other within milliseconds.
+HELD_IDLE_AT_MOST = "2s"
+
+# The key's lock, taken without waiting ("locked": false if another transaction holds it), and
+# the bound above, for this transaction only: one round trip.
 TAKE_LOCK = Statement(
     select(
+        func.set_config(
+            literal_column("'idle_in_transaction_session_timeout'"),
+            literal_column(f"'{HELD_IDLE_AT_MOST}'"),
+            literal_column("true"),
+        ).label("bounded"),
         func.pg_try_advisory_xact_lock(
             literal_column(str(LOCK_SPACE)), func.hashtext(bindparam("key", type_=Text))
-        )
+        ).label("locked"),
     )
 )
 FIND = Statement(

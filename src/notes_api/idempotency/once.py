@@ -81,7 +81,7 @@ async def once(
     if key is None:
         return await write()
     async with database.transaction():
-        if not await database.fetch_val(TAKE_LOCK, {"key": key.value}):
+        if not await database.fetch_val(TAKE_LOCK, {"key": key.value}, column="locked"):
             raise KEY_IN_USE.exception()
         stored = await database.fetch_one(FIND, {"key": key.value, "ttl": key.ttl})
         if stored is not None:
