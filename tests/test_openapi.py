@@ -90,13 +90,15 @@ def notes_client(server: ServerProcess, tmp_path: Path) -> Iterator[ModuleType]:
             del sys.modules[name]
 
 
+def operation(name: str) -> Any:
+    """A route's module in the generated client, by the operation's name."""
+    return importlib.import_module(f"{PACKAGE}.api.notes.{name}")
+
+
 @pytest.mark.e2e
 def test_generated_client_drives_the_crud_session(
     notes_client: ModuleType, server: ServerProcess
 ) -> None:
-    def operation(name: str) -> Any:
-        return importlib.import_module(f"{PACKAGE}.api.notes.{name}")
-
     models = importlib.import_module(f"{PACKAGE}.models")
     create = operation("create_note_notes_post")
     page = operation("list_notes_notes_get")
@@ -153,9 +155,6 @@ def test_generated_client_drives_the_crud_session(
 def test_generated_client_sends_and_reads_the_documented_headers(
     notes_client: ModuleType, server: ServerProcess
 ) -> None:
-    def operation(name: str) -> Any:
-        return importlib.import_module(f"{PACKAGE}.api.notes.{name}")
-
     models = importlib.import_module(f"{PACKAGE}.models")
     create = operation("create_note_notes_post")
     page = operation("list_notes_notes_get")

@@ -98,18 +98,20 @@ def method_not_allowed(allow: str) -> Failure:
     return Failure(405, "Method Not Allowed", {"Allow": allow})
 
 
-def invalid_header(name: str, value: str, expected: str) -> RequestValidationError:
+def header_refused(name: str, value: str, kind: str, message: str) -> RequestValidationError:
     """A header's value refused, answered as FastAPI answers its own validation errors (422)."""
-    problem = {"type": "literal_error", "loc": ("header", name), "input": value}
-    return RequestValidationError([problem | {"msg": f"Input should be {expected}"}])
+    problem = {"type": kind, "loc": ("header", name), "input": value, "msg": message}
+    return RequestValidationError([problem])
+
+
+def invalid_header(name: str, value: str, expected: str) -> RequestValidationError:
+    return header_refused(name, value, "literal_error", f"Input should be {expected}")
 
 
 def key_reused(key: str) -> RequestValidationError:
-    """The key came with another request before: a 422, shaped as FastAPI's own."""
-    problem = {"type": "idempotency_key_reused", "loc": ("header", "idempotency-key")}
-    return RequestValidationError(
-        [problem | {"input": key, "msg": "This key was used for another request; use a new key"}]
-    )
+    """The key came with another request before."""
+    message = "This key was used for another request; use a new key"
+    return header_refused("idempotency-key", key, "idempotency_key_reused", message)
 
 
 # -- how OpenAPI describes them; app.py and the routes attach each where it may be given ----------
