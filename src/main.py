@@ -12,8 +12,12 @@ import importlib.util
 import logging
 import logging.config
 import os
+import shutil
 import signal
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import uvicorn
 
@@ -21,6 +25,7 @@ from notes_api.config import Settings, as_environment, load_settings
 from notes_api.database import DatabaseError, check_connection
 from notes_api.development.binaries import EmbeddedUnavailableError
 from notes_api.development.database import database_or_embedded
+from notes_api.observability.metrics import MULTIPROCESS_DIRECTORY
 from notes_api.serving.limits import RequestLimits
 from notes_api.serving.logs import log_config
 from notes_api.serving.protocol import http_protocol
@@ -35,7 +40,9 @@ def serve(settings: Settings) -> None:
     # uvicorn builds the app (`create_app()`, which reads Settings()) here, or in worker and
     # reload processes of its own: they all read the settings as resolved here.
     os.environ.update(as_environment(settings))
-    config = log_config(settings.log_level, access_log=settings.access_log)
+    config = log_config(
+        settings.log_level, access_log=settings.access_log, log_format=settings.log_format
+    )
     uvicorn.run(
         "notes_api.app:create_app",
         factory=True,
@@ -69,6 +76,23 @@ def serve(settings: Settings) -> None:
     )
 
 
+@contextmanager
+def metrics_shared(settings: Settings) -> Iterator[None]:
+    """With WORKERS > 1, a directory where every worker keeps its metrics, for /metrics to show
+    them all whichever worker a scrape reaches (prometheus-client's multiprocess mode); made
+    empty, as that mode needs, and removed at the end."""
+    if settings.workers == 1 or not settings.metrics:
+        yield
+        return
+    directory = tempfile.mkdtemp(prefix="notes-api-metrics-")
+    os.environ[MULTIPROCESS_DIRECTORY] = directory  # the workers inherit it
+    try:
+        yield
+    finally:
+        del os.environ[MULTIPROCESS_DIRECTORY]
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def check_database(settings: Settings) -> None:
     """Fail now, in one line, if DATABASE_URL cannot be reached, rather than with a traceback
     from every worker's startup."""
@@ -99,11 +123,11 @@ def exit_cleanly_on_signals() -> None:
 def main() -> None:
     exit_cleanly_on_signals()
     settings = load_settings()
-    logging.config.dictConfig(log_config(settings.log_level))
+    logging.config.dictConfig(log_config(settings.log_level, log_format=settings.log_format))
     if settings.database_url is not None:
         check_database(settings)
     try:
-        with database_or_embedded(settings) as on_database:
+        with database_or_embedded(settings) as on_database, metrics_shared(settings):
             serve(on_database)
     except EmbeddedUnavailableError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -1,6 +1,6 @@
 """The layout teaches: a request for a note goes through the notes' files and a few beside them,
-the machinery stays behind its doors (database/, serving/, development/), no import goes round in
-a circle, and no module grows past what a reader takes in at once.
+the machinery stays behind its doors (database/, serving/, observability/, development/), no
+import goes round in a circle, and no module grows past what a reader takes in at once.
 
 The rules between layers are import-linter's contracts (pyproject.toml, `make check`); these are
 the ones a contract cannot state.
@@ -24,7 +24,7 @@ from notes_api.database import Database
 from tests.support import ROOT, sql
 
 PACKAGE = ROOT / "src" / "notes_api"
-DOORS = ("database/", "serving/", "development/")
+DOORS = ("database/", "serving/", "development/", "observability/")
 LONGEST_MODULE = 250
 
 

@@ -3,7 +3,8 @@
 Read this first. A request for a note goes: the route in notes/routes.py, which asks FastAPI for
 the database (dependencies.py) and calls one function of notes/service.py, which runs a Core
 statement on the `notes` table (notes/tables.py); errors.py answers what fails. The folders
-database/, serving/ and development/ hold the machinery beneath: each says what it is for.
+database/, serving/, observability/ and development/ hold the machinery beneath: each says what
+it is for.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from notes_api.config import Settings
 from notes_api.database import Database, open_database, open_read_database
 from notes_api.idempotency.keys import removing_expired
 from notes_api.notes import routes as notes
+from notes_api.observability.databases import Watched, watching
+from notes_api.observability.middleware import Observe
+from notes_api.observability.page import metrics_page
 from notes_api.serving import api_docs
 from notes_api.serving.guards import Guards
 from notes_api.serving.routing import add_routes, refuse_other_methods
@@ -63,10 +67,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 "Preference-Applied",
             ],
         )
-    # Added last, so outermost: its headers reach every answer, a 413 or a CORS refusal included.
+    # Added after the rest, so around them: its headers reach every answer, a 413 or a CORS
+    # refusal included.
     app.add_middleware(
         Guards, max_body_size=settings.max_body_size, lenient_json=settings.lenient_content_type
     )
+    # Outermost: the request's ID and metrics cover all of the above.
+    app.add_middleware(Observe, metrics_on=settings.metrics)
     errors.install(app)
 
     # Routes match in the order they are added: the notes first, since nearly every request is
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         | (errors.BAD_TOKEN if write_guard else {}),
     )
     add_routes(app, health.router)
+    if settings.metrics:
+        app.add_route("/metrics", metrics_page, include_in_schema=False)
     api_docs.install(app)
     return app
 
@@ -103,12 +112,13 @@ class State(TypedDict):
     read_database: Database  # the replicas (DATABASE_READ_URL), else `database` itself
     idempotency_ttl: float  # IDEMPOTENCY_TTL
     require_if_match: bool  # REQUIRE_IF_MATCH
+    watched: Watched  # the databases, as /metrics reports them
 
 
 def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
     """The app's lifespan: at start, migrate the database and connect (and the replicas'); while
-    it serves, hand the databases to each request, and remove expired idempotency keys; at stop,
-    close them."""
+    it serves, hand the databases to each request, remove expired idempotency keys, and keep the
+    databases' metrics; at stop, close them."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[State]:
@@ -116,6 +126,7 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
             open_database(settings) as database,
             open_read_database(settings, database) as read_database,
             removing_expired(database, ttl=settings.idempotency_ttl),
+            watching(database, read_database) as watched,
         ):
             settle_startup_objects()
             yield {
@@ -123,6 +134,7 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
                 "read_database": read_database,
                 "idempotency_ttl": settings.idempotency_ttl,
                 "require_if_match": settings.require_if_match,
+                "watched": watched,
             }
 
     return run

@@ -23,8 +23,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from notes_api.database import DatabaseUnavailableError, ReadOnlyError, ValueRejectedError
+from notes_api.database import (
+    DatabaseUnavailableError,
+    ReadOnlyError,
+    StatementTimeoutError,
+    ValueRejectedError,
+)
 from notes_api.notes.service import NoteNotFoundError, PreconditionFailedError
+from notes_api.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -206,11 +212,14 @@ async def note_changed(request: Request, error: Exception) -> JSONResponse:
 
 async def database_unavailable(request: Request, error: Exception) -> JSONResponse:
     _log("Database unavailable", request, error)
+    timeout = isinstance(error, StatementTimeoutError)
+    metrics.UNAVAILABLE.labels("statement_timeout" if timeout else "database_unavailable").inc()
     return DATABASE_UNAVAILABLE.response()
 
 
 async def read_only(request: Request, error: Exception) -> JSONResponse:
     _log("Write refused by a read-only database", request, error)
+    metrics.UNAVAILABLE.labels("read_only").inc()
     return READ_ONLY.response()
 
 

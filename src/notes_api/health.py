@@ -11,6 +11,7 @@ from notes_api import __version__
 from notes_api.database import Database, DatabaseUnavailableError
 from notes_api.dependencies import DatabaseDep
 from notes_api.errors import RETRY_AFTER, RETRY_AFTER_HEADER
+from notes_api.observability import metrics
 
 router = APIRouter(tags=["service"])
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ async def ready(database: DatabaseDep, request: Request, response: Response) -> 
         read_from = await reads.fetch_val(SERVER_ADDRESS) if reads is not database else None
     except DatabaseUnavailableError as error:
         logger.warning("Not ready: %s", type(error.__cause__ or error).__name__)
+        metrics.UNAVAILABLE.labels("not_ready").inc()
         response.status_code = 503
         response.headers.update(RETRY_AFTER)
         return Readiness(status="unavailable")

@@ -53,7 +53,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     arguments = parse(argv)
     settings = Settings()
-    logging.config.dictConfig(log_config(settings.log_level))
+    logging.config.dictConfig(log_config(settings.log_level, log_format=settings.log_format))
     with database_or_embedded(settings) as on_database:
         asyncio.run(migrate(on_database, arguments))
 

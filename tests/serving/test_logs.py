@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from notes_api.serving.logs import BackgroundHandler, ColorFormatter, access_log_for
+from notes_api.serving.log_formats import ColorFormatter
+from notes_api.serving.logs import BackgroundHandler, access_log_for
 from tests.support import ROOT, ServerProcess, free_port
 
 LINE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}:INFO:notes_api\.demo:Connected$")
@@ -240,13 +241,14 @@ def test_the_writer_formats_the_access_line_as_logging_would(use_colors: bool) -
              "args": tuple(args), "created": created, "msecs": int(created % 1 * 1000)}
         )  # fmt: skip
 
-        assert formatter.access_line(created, msg, tuple(args)) == formatter.format(made_by_logging)
+        line = formatter.access_line(created, msg, tuple(args), None, None)
+        assert line == formatter.format(made_by_logging)
 
 
 def test_the_access_line_follows_a_format_of_ones_own() -> None:
     msg, *args = ACCESS_ARGS
     own = ColorFormatter("%(levelname)s %(name)s %(message)s", use_colors=False)
-    assert own.access_line(12.25, msg, tuple(args)) == (
+    assert own.access_line(12.25, msg, tuple(args), None, None) == (
         'INFO uvicorn.access 127.0.0.1:40000 - "GET /notes/7 HTTP/1.1" 200'
     )
     stream = io.StringIO()

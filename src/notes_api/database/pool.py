@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
 
 import asyncpg
 
@@ -27,29 +29,58 @@ logger = logging.getLogger(__name__)
 
 
 class Pool:
-    """asyncpg's pool, entered in line."""
+    """asyncpg's pool, entered in line. `waiting`: requests in line now; `on_wait`, if set, is
+    told each acquire's time in line, in seconds (0.0 when a place was free at once)."""
 
-    __slots__ = ("_line", "_pool", "timeout")
+    __slots__ = ("_line", "_pool", "on_wait", "timeout", "waiting")
 
     def __init__(self, pool: asyncpg.Pool, *, timeout: float) -> None:
         self._pool = pool
         self._line = asyncio.Semaphore(pool.get_max_size())
         self.timeout = timeout
+        self.waiting = 0
+        self.on_wait: Callable[[float], None] | None = None
+
+    @property
+    def size(self) -> int:
+        """Connections open (lent or idle)."""
+        return int(self._pool.get_size())
+
+    @property
+    def max_size(self) -> int:
+        return int(self._pool.get_max_size())
+
+    @property
+    def idle(self) -> int:
+        return int(self._pool.get_idle_size())
 
     async def acquire(self) -> asyncpg.Connection:
         """A connection, once those ahead in line have theirs; give it back with `release`.
         DatabaseUnavailableError when none comes in time, or a new one cannot be opened."""
         try:
             if self._line.locked() or self._pool.get_idle_size() == 0:
-                # There is a wait: bound it. The timer is armed only here, not while a connection
-                # is idle and nobody waits, which is most of the time.
-                async with asyncio.timeout(self.timeout):
-                    await self._line.acquire()
-                    return await self._take()
+                return await self._wait_in_line()
             await self._line.acquire()  # a free place: returns at once
+            if self.on_wait is not None:
+                self.on_wait(0.0)
             return await self._take()
         except TRANSLATED as error:
             raise translated(error) from error
+
+    async def _wait_in_line(self) -> asyncpg.Connection:
+        # There is a wait: bound it. The timer is armed only here, not while a connection is idle
+        # and nobody waits, which is most of the time. The wait told to `on_wait` is the whole of
+        # it: the place in line, and a new connection if the pool had to open one.
+        started = time.perf_counter()
+        self.waiting += 1
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._line.acquire()
+                return await self._take()
+        finally:
+            self.waiting -= 1
+            if self.on_wait is not None:
+                self.on_wait(time.perf_counter() - started)
 
     async def _take(self) -> asyncpg.Connection:
         try:

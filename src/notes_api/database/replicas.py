@@ -42,6 +42,9 @@ class ReadDatabase(Database):
         self.primary = primary
         # Running while the replicas are passed over: it ends once one answers again.
         self._probe: asyncio.Task[None] | None = None
+        # Reads served so far (the verbs'), by a replica and by the primary instead: for metrics.
+        self.replica_reads = 0
+        self.fallback_reads = 0
 
     @property
     def replicas_answer(self) -> bool:
@@ -67,25 +70,37 @@ class ReadDatabase(Database):
     async def fetch_one(self, query: Any, values: Any = None) -> Any:
         if self._probe is None:
             try:
-                return await super().fetch_one(query, values)
+                found = await super().fetch_one(query, values)
             except DatabaseUnavailableError as error:
                 self._pass_over(error)
+            else:
+                self.replica_reads += 1
+                return found
+        self.fallback_reads += 1
         return await self.primary.fetch_one(query, values)
 
     async def fetch_all(self, query: Any, values: Any = None) -> Any:
         if self._probe is None:
             try:
-                return await super().fetch_all(query, values)
+                found = await super().fetch_all(query, values)
             except DatabaseUnavailableError as error:
                 self._pass_over(error)
+            else:
+                self.replica_reads += 1
+                return found
+        self.fallback_reads += 1
         return await self.primary.fetch_all(query, values)
 
     async def fetch_val(self, query: Any, values: Any = None, column: Any = 0) -> Any:
         if self._probe is None:
             try:
-                return await super().fetch_val(query, values, column)
+                found = await super().fetch_val(query, values, column)
             except DatabaseUnavailableError as error:
                 self._pass_over(error)
+            else:
+                self.replica_reads += 1
+                return found
+        self.fallback_reads += 1
         return await self.primary.fetch_val(query, values, column)
 
     async def iterate(
@@ -98,14 +113,17 @@ class ReadDatabase(Database):
             try:
                 first = await anext(rows)
             except StopAsyncIteration:
+                self.replica_reads += 1
                 return
             except DatabaseUnavailableError as error:
                 self._pass_over(error)
             else:
+                self.replica_reads += 1
                 yield first
                 async for row in rows:
                     yield row
                 return
+        self.fallback_reads += 1
         async for row in self.primary.iterate(query, values):
             yield row
 

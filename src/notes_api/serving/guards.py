@@ -13,6 +13,7 @@ import asyncio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notes_api.errors import SHUTTING_DOWN, Failure, body_too_large
+from notes_api.observability import metrics
 
 JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
@@ -66,8 +67,16 @@ class Guards:
                 within_limit = await self.limit_body(length, has_body, receive, secure)
                 if within_limit is None:
                     return  # answered 413
-                scope, receive = self.as_json(scope, label), within_limit
-            await self.app(scope, receive, secure)
+                inner, receive = self.as_json(scope, label), within_limit
+                try:
+                    await self.app(inner, receive, secure)
+                finally:
+                    # Starlette notes the route that matched in the scope it was given: in the
+                    # copy, if as_json made one; observability/middleware.py reads it in this one.
+                    if "route" in inner:
+                        scope["route"] = inner["route"]
+            else:
+                await self.app(scope, receive, secure)
         except asyncio.CancelledError:
             if secure.started:
                 raise
@@ -111,6 +120,7 @@ class Guards:
         return dict(scope, headers=[*headers, (b"content-type", JSON)])
 
     async def cut_off(self, send: Send) -> None:
+        metrics.UNAVAILABLE.labels("shutting_down").inc()
         await answer(send, SHUTTING_DOWN)
 
     async def _too_large(self, send: Send) -> None:

@@ -23,6 +23,8 @@ import logging
 from dataclasses import dataclass
 
 from notes_api.errors import Failure, head_too_large, request_timeout
+from notes_api.observability import metrics
+from notes_api.observability.requests import HEADER, new_request_id
 
 logger = logging.getLogger(__name__)
 
@@ -81,8 +83,8 @@ class ReceivingLimits(asyncio.Protocol):
             return  # the parser found the request malformed, and answered 400
         if self.receiving_head and self.head_size >= self.limits.max_head_size:
             limit = self.limits.max_head_size
-            logger.warning("%s: request line and headers over %d bytes: 431", self._peer(), limit)
-            self._answer_and_close(head_too_large(limit))
+            message = "%s: request line and headers over %d bytes: 431"
+            self._refuse(head_too_large(limit), message, self._peer(), limit)
             return
         self.data_received(data[room:])
 
@@ -121,11 +123,21 @@ class ReceivingLimits(asyncio.Protocol):
         if self.receiving_head and self.head_size == 0:
             self.transport.close()  # nothing of a request came: as uvicorn closes an idle one
             return
-        logger.warning("%s: request not received within %g s: 408", self._peer(), timeout)
+        message = "%s: request not received within %g s: 408"
         if self._answer_begun():
+            logger.warning(message, self._peer(), timeout)
             self.transport.close()  # an answer has begun: it cannot be replaced
         else:
-            self._answer_and_close(request_timeout(timeout))
+            self._refuse(request_timeout(timeout), message, self._peer(), timeout)
+
+    def _refuse(self, failure: Failure, message: str, *args: object) -> None:
+        """Log why, then answer `failure` and close. With a request ID of its own, in the line and
+        the answer: the app never saw the request, whose own X-Request-ID may not have come."""
+        request_id = new_request_id()
+        logger.warning(message, *args, extra={"request_id": request_id})
+        status = str(failure.status)
+        metrics.REQUESTS.labels(metrics.UNKNOWN_METHOD, metrics.UNMATCHED, status).inc()
+        self._answer_and_close(failure, [(HEADER, request_id.encode())])
 
     # What the protocol knows.
 
@@ -136,7 +148,7 @@ class ReceivingLimits(asyncio.Protocol):
         """An answer to the request being received has started, and is not complete."""
         raise NotImplementedError
 
-    def _answer_and_close(self, failure: Failure) -> None:
+    def _answer_and_close(self, failure: Failure, headers: list[tuple[bytes, bytes]]) -> None:
         raise NotImplementedError
 
     def _peer(self) -> str:

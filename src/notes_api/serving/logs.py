@@ -1,4 +1,4 @@
-"""The demo's log format (time, level, logger, message): colored on a terminal, plain otherwise.
+"""The log writer: lines are formatted (log_formats.py) and written by a thread of their own.
 
 Lines are formatted and written by a thread of their own (`BackgroundHandler`), off the event
 loop: the access log writes one line per request, and on the loop its formatting, `write` and
@@ -12,72 +12,22 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, ClassVar, TextIO, TypeAlias
+from typing import Any, Literal, TextIO, TypeAlias
 
-from colorama import Fore, Style, just_fix_windows_console
+from colorama import just_fix_windows_console
 
-FORMAT = "%(asctime)s:%(levelname)s:%(name)s:%(message)s"
-ACCESS_LOGGER = "uvicorn.access"
-# What BackgroundHandler queues: records, and the access log's (time, format, arguments).
-Queued: TypeAlias = "logging.LogRecord | tuple[float, str, tuple[object, ...]]"
+from notes_api.observability.requests import CURRENT, current_request_id
+from notes_api.serving.log_formats import (
+    ACCESS_LOGGER,
+    AccessItem,
+    ColorFormatter,
+    JsonLines,
+    access_record,
+)
 
-
-class ColorFormatter(logging.Formatter):
-    """Colors the level name, and dims the logger name, when the stream is a terminal."""
-
-    COLORS: ClassVar[dict[int, str]] = {
-        logging.DEBUG: Fore.CYAN,
-        logging.INFO: Fore.GREEN,
-        logging.WARNING: Fore.YELLOW,
-        logging.ERROR: Fore.RED,
-        logging.CRITICAL: Fore.RED + Style.BRIGHT,
-    }
-
-    def __init__(self, fmt: str = FORMAT, *, use_colors: bool | None = None) -> None:
-        super().__init__(fmt)
-        self.use_colors = sys.stderr.isatty() if use_colors is None else use_colors
-        self._second: tuple[int, str] = (-1, "")  # a second, and its date and time as text
-        # What FORMAT puts between an access line's time and its message (see access_line);
-        # None with a format of one's own.
-        self._access_prefix: str | None = None
-        if fmt == FORMAT:
-            template = access_record(0.0, "", ())
-            template.asctime = template.message = ""
-            self._access_prefix = self.formatMessage(template)
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        """As logging's, but the date and time of a second are made into text once: the log
-        writer formats the lines of a second together."""
-        if datefmt is not None:
-            return super().formatTime(record, datefmt)
-        return self._asctime(record.created, int(record.msecs))
-
-    def _asctime(self, created: float, msecs: int) -> str:
-        second, text = self._second
-        if second != int(created):
-            second = int(created)
-            text = time.strftime(self.default_time_format, self.converter(created))
-            self._second = (second, text)  # one assignment: another thread sees both or neither
-        return f"{text},{msecs:03d}"  # as logging.Formatter.default_msec_format
-
-    def access_line(self, created: float, msg: str, args: tuple[object, ...]) -> str:
-        """The access log's line (AccessLog), as `format` writes the record logging would make
-        for it (`access_record`), but without making one: the writer thread writes thousands a
-        second, and the record and `Formatter.format` were most of a line's cost
-        (docs/performance.md, step 20)."""
-        if self._access_prefix is None:
-            return self.format(access_record(created, msg, args))
-        return f"{self._asctime(created, msecs_of(created))}{self._access_prefix}{msg % args}"
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        if not self.use_colors:
-            return super().formatMessage(record)
-        color = self.COLORS.get(record.levelno, "")
-        # Color a copy: other handlers format the same record.
-        colored = logging.makeLogRecord(record.__dict__)
-        colored.levelname = f"{color}{record.levelname}{Style.RESET_ALL}"
-        colored.name = f"{Style.DIM}{record.name}{Style.RESET_ALL}"
-        return super().formatMessage(colored)
+# What BackgroundHandler queues: records, and the access log's items.
+Queued: TypeAlias = "logging.LogRecord | AccessItem"
+LogFormat = Literal["text", "json"]
 
 
 class BackgroundHandler(logging.Handler):
@@ -110,6 +60,9 @@ class BackgroundHandler(logging.Handler):
         logging._srcfile = None
 
     def emit(self, record: logging.LogRecord) -> None:
+        # The request being served is known here, on its task, not in the writer's thread.
+        if not hasattr(record, "request_id"):
+            record.request_id = current_request_id()
         self.records.append(record)  # atomic; the thread pops from the other end
 
     def _write_loop(self) -> None:
@@ -160,7 +113,14 @@ class AccessLog:
         self._queue = handler.records
 
     def info(self, msg: str, *args: object) -> None:
-        self._queue.append((time.time(), msg, args))  # atomic, like BackgroundHandler.emit
+        serving = CURRENT.get()
+        if serving is None:
+            item: AccessItem = (time.time(), msg, args, None, None)
+        else:
+            # uvicorn writes the line as the answer starts: the time to the first byte.
+            taken = (time.perf_counter() - serving.started) * 1000
+            item = (time.time(), msg, args, serving.request_id, taken)
+        self._queue.append(item)  # atomic, like BackgroundHandler.emit
 
 
 def access_log_for(logger: logging.Logger) -> AccessLog | None:
@@ -187,33 +147,17 @@ def as_record(item: Queued) -> logging.LogRecord:
     return item if isinstance(item, logging.LogRecord) else access_record(*item)
 
 
-def access_record(created: float, msg: str, args: tuple[object, ...]) -> logging.LogRecord:
-    """The record `logging` would have made for the access line, at the time it was asked for:
-    a copy of one made once, as `logging.makeLogRecord` makes them, but without running
-    LogRecord's constructor again (its look-ups are for fields FORMAT does not show)."""
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    record.__dict__.update(ACCESS_TEMPLATE)
-    record.msg, record.args, record.created = msg, args, created
-    record.msecs = msecs_of(created) + 0.0
-    return record
-
-
-def msecs_of(created: float) -> int:
-    """The milliseconds of a time, as LogRecord reckons them for `%(msecs)`."""
-    return int((created - int(created)) * 1000)
-
-
-ACCESS_TEMPLATE = vars(logging.LogRecord(ACCESS_LOGGER, logging.INFO, "", 0, "", (), None))
-
-
-def log_config(level: str, *, access_log: bool = True) -> dict[str, Any]:
+def log_config(
+    level: str, *, access_log: bool = True, log_format: LogFormat = "text"
+) -> dict[str, Any]:
     """A `logging.config.dictConfig` for our loggers and uvicorn's, handed to uvicorn."""
     just_fix_windows_console()
     upper = level.upper()
+    formatter = ColorFormatter if log_format == "text" else JsonLines
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"default": {"()": ColorFormatter}},
+        "formatters": {"default": {"()": formatter}},
         "handlers": {
             "default": {
                 "()": BackgroundHandler,

@@ -8,8 +8,9 @@ tests/serving/test_uvicorn_internals.py (the versions tried are pyproject.toml's
 - the classes `httptools_impl.HttpToolsProtocol` and `h11_impl.H11Protocol`, made by uvicorn for
   each connection with `config`, `server_state`, `app_state` (and `_loop`);
 - their attributes `loop`, `transport`, `client`, `flow.read_paused`, `server_state.
-  default_headers`, `access_log`, `access_logger` (uvicorn calls only its `info`), and `cycle`,
-  the request's cycle, with `response_started`, `response_complete` and `keep_alive`;
+  default_headers`, `access_log`, `access_logger` (uvicorn calls only its `info`), `cycle`,
+  the request's cycle, with `response_started`, `response_complete`, `keep_alive` and
+  `default_headers`, and the concurrency limit's `limit_concurrency`, `connections`, `tasks`;
 - their methods `shutdown()`; httptools' `on_headers_complete()`, `on_message_complete()`,
   `handle_websocket_upgrade()`; h11's `handle_events()`, `conn.their_state` and
   `handle_websocket_upgrade(event)`.
@@ -20,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Literal, cast
 
@@ -29,7 +32,9 @@ from uvicorn.protocols.http import h11_impl, httptools_impl
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.server import ServerState
 
-from notes_api.errors import Failure
+from notes_api.errors import RETRY_AFTER_SECONDS, Failure
+from notes_api.observability import metrics
+from notes_api.observability.requests import CURRENT, HEADER, Serving, new_request_id
 from notes_api.serving.limits import ReceivingLimits, RequestLimits
 from notes_api.serving.logs import access_log_for
 
@@ -55,6 +60,9 @@ class _Protocol(ReceivingLimits):
     server_state: ServerState
     client: tuple[str, int] | None
     cycle: Any  # the request's RequestResponseCycle, of either parser
+    limit_concurrency: int | None  # LIMIT_CONCURRENCY
+    connections: set[Any]  # the process's, open
+    tasks: set[asyncio.Task[None]]  # the process's requests in progress
 
     draining = False  # shutdown has begun: a request now is the connection's last
 
@@ -92,6 +100,32 @@ class _Protocol(ReceivingLimits):
         else:
             super().shutdown()  # type: ignore[misc]
 
+    def _over_concurrency_limit(self) -> bool:
+        """uvicorn's own test, asked just before it asks: true if it will answer the request
+        being handled 503 itself (with its `service_unavailable` app)."""
+        limit = self.limit_concurrency
+        return limit is not None and (len(self.connections) >= limit or len(self.tasks) >= limit)
+
+    def _refusing(self, handle: Callable[[], None]) -> None:
+        """`handle()`, uvicorn's handling of a request past LIMIT_CONCURRENCY: its 503 and its
+        log line about it get a request ID, and the 503 `Retry-After`, as the app's 503s do."""
+        previous = self.cycle
+        request_id = new_request_id()
+        # Its log line is written within `handle()`, the answer by a task made there: both see it.
+        token = CURRENT.set(Serving(request_id, time.perf_counter()))
+        try:
+            handle()
+        finally:
+            CURRENT.reset(token)
+        if self.cycle is not previous:  # the refused request's
+            self.cycle.default_headers = [
+                *self.cycle.default_headers,
+                (HEADER, request_id.encode()),
+                (b"retry-after", str(RETRY_AFTER_SECONDS).encode()),
+            ]
+            metrics.UNAVAILABLE.labels("concurrency_limit").inc()
+            metrics.REQUESTS.labels(metrics.UNKNOWN_METHOD, metrics.UNMATCHED, "503").inc()
+
     def _last_request_if_draining(self) -> None:
         if self.draining and self.cycle is not None:
             self.cycle.keep_alive = False
@@ -103,12 +137,14 @@ class _Protocol(ReceivingLimits):
         cycle = self.cycle
         return cycle is not None and cycle.response_started and not cycle.response_complete
 
-    def _answer_and_close(self, failure: Failure) -> None:
-        """Write `failure`'s answer as HTTP/1.1 bytes, with uvicorn's own headers, and close."""
+    def _answer_and_close(self, failure: Failure, headers: list[tuple[bytes, bytes]]) -> None:
+        """Write `failure`'s answer as HTTP/1.1 bytes, with uvicorn's own headers and `headers`,
+        and close."""
         body = failure.body()
         status = HTTPStatus(failure.status)
         lines = [f"HTTP/1.1 {status.value} {status.phrase}".encode()]
         lines += [name + b": " + value for name, value in self.server_state.default_headers]
+        lines += [name + b": " + value for name, value in headers]
         lines += [f"{name}: {value}".encode() for name, value in failure.headers.items()]
         lines += [
             b"content-type: application/json",
@@ -127,7 +163,10 @@ class HttpToolsProtocol(_Protocol, httptools_impl.HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._head_received()
-        super().on_headers_complete()
+        if self._over_concurrency_limit():
+            self._refusing(super().on_headers_complete)
+        else:
+            super().on_headers_complete()
         self._last_request_if_draining()
 
     def on_message_complete(self) -> None:
@@ -147,7 +186,10 @@ class H11Protocol(_Protocol, h11_impl.H11Protocol):
     """
 
     def handle_events(self) -> None:
-        super().handle_events()
+        if self._over_concurrency_limit():
+            self._refusing(super().handle_events)
+        else:
+            super().handle_events()
         # h11 tells where the request stands by the client's state once its events are handled.
         state = self.conn.their_state
         if state is h11.IDLE:

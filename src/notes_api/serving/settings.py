@@ -37,6 +37,14 @@ class ServingSettings(BaseSettings):
     )
     log_level: LogLevel = Field(default="info", description="Lowest level of log lines shown.")
     access_log: bool = Field(default=True, description="One log line per request.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="`text`: the demo's lines, colored on a terminal. `json`: one object per line.",
+    )
+    metrics: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at /metrics (docs/observability.md).",
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description=(
