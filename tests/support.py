@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import requests
+from prometheus_client import REGISTRY
 
 from notes_api.database import Database
 from notes_api.development.binaries import SYSTEM_USER
@@ -54,6 +55,12 @@ def on_database(url: str, scenario: Callable[[Database], Awaitable[T]], **option
             return await scenario(database)
 
     return asyncio.run(connected())
+
+
+def metric_value(name: str, **labels: str) -> float:
+    """A sample of this process's metrics (observability/metrics.py), 0 if it has none yet: they
+    are the process's, so a test compares values before and after."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 def wait_until(what: str, probe: Callable[[], T], done: Callable[[T], bool], seconds: float) -> T:

@@ -182,23 +182,38 @@ def test_busy_pool_answers_503_after_the_pool_timeout(notes_url: str, tmp_path: 
         release = threading.Event()
         blocker = threading.Thread(target=_hold_lock_until, args=(notes_url, release))
 
-        async def scenario() -> tuple[httpx.Response, float, httpx.Response]:
+        async def scenario() -> tuple[httpx.Response, float, httpx.Response, str]:
             async with httpx.AsyncClient(base_url=server.base, timeout=REQUEST_BOUND) as client:
                 # This one takes the only connection, and waits for the lock.
                 holding = asyncio.create_task(client.post("/notes", json={"text": "patient"}))
                 await asyncio.sleep(0.5)
                 started = time.monotonic()
-                starved = await client.get("/notes")
+                waiting = asyncio.create_task(client.get("/notes"))
+                await asyncio.sleep(0.5)
+                while_waiting = (await client.get("/metrics")).text
+                starved = await waiting
                 waited = time.monotonic() - started
                 release.set()
-                return starved, waited, await holding
+                return starved, waited, await holding, while_waiting
 
         blocker.start()
         time.sleep(0.5)
-        starved, waited, patient = asyncio.run(scenario())
+        starved, waited, patient, while_waiting = asyncio.run(scenario())
         blocker.join(10)
+        after = requests.get(f"{server.base}/metrics", timeout=5).text.splitlines()
     finally:
         assert server.stop() == 0
+    # /metrics showed the pool as it was: its one connection lent, a request in line.
+    for sample in ("db_pool_in_use", "db_pool_waiting", "db_pool_max_size"):
+        assert f'{sample}{{database="primary"}} 1.0' in while_waiting.splitlines()
+    # The starved request's wait, about DB_POOL_TIMEOUT, in the histogram's (0.5, 1] or (1, 2.5].
+    waits = {
+        line.split('le="')[1].split('"')[0]: float(line.split()[-1])
+        for line in after
+        if line.startswith('db_pool_wait_seconds_bucket{database="primary"')
+    }
+    assert waits["2.5"] - waits["0.5"] >= 1
+    assert 'http_unavailable_total{cause="database_unavailable"} 1.0' in after
     assert starved.status_code == 503
     assert starved.headers["Retry-After"] == "5"
     assert 1.0 <= waited < 3.0
@@ -228,8 +243,14 @@ def test_statement_timeout_answers_503_and_writes_nothing(notes_url: str, tmp_pa
         blocker.start()
         time.sleep(0.5)
         started = time.monotonic()
-        answer = requests.post(f"{server.base}/notes", json={"text": "slow"}, timeout=REQUEST_BOUND)
+        answer = requests.post(
+            f"{server.base}/notes",
+            json={"text": "slow"},
+            headers={"X-Request-ID": "client-report-17"},
+            timeout=REQUEST_BOUND,
+        )
         took = time.monotonic() - started
+        scraped = requests.get(f"{server.base}/metrics", timeout=5).text
     finally:
         release.set()
         blocker.join(10)
@@ -238,6 +259,13 @@ def test_statement_timeout_answers_503_and_writes_nothing(notes_url: str, tmp_pa
     assert answer.headers["Retry-After"] == "5"
     assert 0.5 <= took < 3.0
     assert sql(notes_url, "SELECT count(*) FROM notes")[0][0] == 0
+    # The 503 a client reports is found in the log by its ID, and counted by its cause.
+    assert answer.headers["X-Request-ID"] == "client-report-17"
+    warning = "WARNING:notes_api.errors:Database unavailable on POST /notes: QueryCanceledError"
+    lines = [line for line in server.log.read_text().splitlines() if warning in line]
+    assert len(lines) == 1
+    assert lines[0].endswith(" request_id=client-report-17")
+    assert 'http_unavailable_total{cause="statement_timeout"} 1.0' in scraped.splitlines()
 
 
 def test_sigterm_under_load_finishes_requests_then_exits_0(

@@ -16,7 +16,7 @@ from notes_api.config import Settings
 from notes_api.database.replicas import PROBE_INTERVAL
 from notes_api.development.database import ensure_database
 from notes_api.development.embedded import EmbeddedPostgres
-from tests.support import standby_of, throwaway_cluster, wait_until
+from tests.support import metric_value, standby_of, throwaway_cluster, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -96,6 +96,8 @@ def test_reads_fall_back_to_the_primary_while_no_replica_answers(
     caplog.set_level(logging.INFO, logger="notes_api.database.replicas")
     note = api.post("/notes", json={"text": "read me"}).json()
     replicated(api, f"/notes/{note['id']}")
+    api.get("/metrics")  # counts the reads so far
+    fallbacks = metric_value("db_reads_total", served_by="primary_fallback")
 
     standby.stop("fast")
     try:
@@ -103,6 +105,8 @@ def test_reads_fall_back_to_the_primary_while_no_replica_answers(
         pages = [api.get("/notes") for _ in range(5)]
         export = api.get("/notes/all")
         ready = api.get("/ready").json()
+        api.get("/metrics")
+        fallbacks = metric_value("db_reads_total", served_by="primary_fallback") - fallbacks
     finally:
         standby.start()
     wait_until(
@@ -111,11 +115,18 @@ def test_reads_fall_back_to_the_primary_while_no_replica_answers(
         lambda reads: reads == f"127.0.0.1:{standby.port}",
         seconds=PROBE_INTERVAL + 10,
     )
+    api.get("/metrics")
+    by_replicas = metric_value("db_reads_total", served_by="replica")
+    api.get(f"/notes/{note['id']}")
+    api.get("/metrics")
+    by_replicas = metric_value("db_reads_total", served_by="replica") - by_replicas
 
     assert [(a.status_code, a.json()) for a in answers] == [(200, note)] * 5
     assert [p.json() for p in pages if note not in p.json()] == []
     assert note in export.json()
     assert ready["reads"] == f"127.0.0.1:{primary.port}"
+    # /metrics counts them: 5 notes, 5 pages, the export and /ready's question fell back.
+    assert (fallbacks, by_replicas) == (12, 1)
     messages = [r.getMessage() for r in caplog.records if r.name == "notes_api.database.replicas"]
     assert sum("No read replica answers" in m for m in messages) == 1  # said once, not per read
     assert any("A read replica answers again" in m for m in messages), messages

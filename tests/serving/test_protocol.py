@@ -99,6 +99,20 @@ def status_and_detail(answer: bytes) -> tuple[int, str]:
     return int(head.split()[1]), json.loads(body)["detail"]
 
 
+def request_id_of(answer: bytes) -> str:
+    """The X-Request-ID of a refusal the server made before any app saw the request: one of its
+    own (observability/requests.py)."""
+    head = answer.partition(b"\r\n\r\n")[0].decode()
+    found = re.search(r"^x-request-id: ([0-9a-f]{32})\r?$", head, re.MULTILINE)
+    assert found, head
+    return found[1]
+
+
+def logged(server: ServerProcess, text: str) -> None:
+    """Wait for `text` in the server's log (its writer thread writes every 50 ms)."""
+    wait_until(f"{text!r} in the log", server.log.read_text, lambda log: text in log, seconds=5)
+
+
 def resident_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -119,6 +133,8 @@ def test_trickled_header_is_cut_at_the_deadline_with_408(server: ServerProcess) 
 
     assert status_and_detail(answer) == (408, f"The request was not received within {TIMEOUT} s")
     assert TIMEOUT - 0.5 <= seconds < TIMEOUT + SLACK
+    # The answer's ID is its log line's.
+    logged(server, f"within {TIMEOUT:g} s: 408 request_id={request_id_of(answer)}")
     print(f"\ntrickled header cut after {seconds:.2f} s (REQUEST_TIMEOUT={TIMEOUT})")
 
 
@@ -259,6 +275,7 @@ def test_head_over_the_limit_is_431(server: ServerProcess, request_: bytes) -> N
 
     detail = f"The request line and headers are larger than {LIMIT} bytes"
     assert status_and_detail(answer) == (431, detail)
+    logged(server, f"over {LIMIT} bytes: 431 request_id={request_id_of(answer)}")
     assert requests.get(f"{server.base}/health", timeout=5).status_code == 200
 
 
@@ -326,6 +343,11 @@ def test_requests_past_the_concurrency_limit_get_503(notes_url: str, tmp_path: P
         assert refused.status_code == 503
         assert refused.text == "Service Unavailable"
         assert refused.headers["connection"] == "close"
+        # As the app's 503s: when to retry, and the request's ID, also in uvicorn's log line.
+        assert refused.headers["retry-after"] == "5"
+        request_id = refused.headers["x-request-id"]
+        logged(process, f"Exceeded concurrency limit. request_id={request_id}")
+        logged(process, f'"GET /notes HTTP/1.1" 503 request_id={request_id}')
 
         idle.pop().close()
         wait_until(
