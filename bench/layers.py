@@ -36,6 +36,7 @@ import floor
 
 from notes_api.app import create_app
 from notes_api.config import Settings
+from notes_api.observability.middleware import Observe
 from notes_api.serving.guards import Guards
 from notes_api.serving.limits import RequestLimits
 from notes_api.serving.logs import log_config
@@ -126,8 +127,8 @@ async def cpu_per_request(
     return (time.process_time() - started) / (n // clients * clients) * 1e6
 
 
-def without_guards(app: Any) -> Any:
-    app.user_middleware = [m for m in app.user_middleware if m.cls is not Guards]
+def without(layer: type, app: Any) -> Any:
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not layer]
     return app
 
 
@@ -135,10 +136,13 @@ async def measure(
     url: str, path: str, requests: int, rounds: int, clients: int
 ) -> dict[str, list[float]]:
     settings = Settings(_env_file=None, database_url=url)
+    unmeasured = settings.model_copy(update={"metrics": False})
     builders: dict[str, tuple[Callable[[], Any], bool]] = {
         "service": (lambda: create_app(settings), True),
+        "service, METRICS=false": (lambda: create_app(unmeasured), True),
+        "service without Observe": (lambda: without(Observe, create_app(unmeasured)), True),
         "service, ACCESS_LOG=false": (lambda: create_app(settings), False),
-        "service without Guards, no log": (lambda: without_guards(create_app(settings)), False),
+        "service without Guards, no log": (lambda: without(Guards, create_app(settings)), False),
         "floor (bench/floor.py)": (lambda: Floor(url), False),
     }
     figures: dict[str, list[float]] = {name: [] for name in builders}

@@ -118,7 +118,8 @@ class JsonLines(JsonFormatter):
             # uvicorn's arguments for its line: client, method, path, HTTP version, status.
             client, method, path, _, status = record.args
             log_data |= {"method": method, "path": path, "status": status}
-            log_data["duration_ms"] = getattr(record, "duration_ms", None)
+            duration_ms = getattr(record, "duration_ms", None)
+            log_data["duration_ms"] = None if duration_ms is None else round(duration_ms, 3)
             log_data["client"] = client
         super().add_fields(log_data, record, message_dict)
 
