@@ -24,7 +24,7 @@ LOG_FILE ?= run.log
 SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
-.PHONY: help install lock run start status stop tail adminer db-upgrade test test-lowest test-newest check lint migrate migration docs-serve docs-build publish screenshots clean
+.PHONY: help install tracing lock run start status stop tail adminer db-upgrade test test-lowest test-newest check lint migrate migration docs-serve docs-build publish screenshots clean
 .PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers
 .PHONY: cluster cluster-down cluster-venv test-cluster
 
@@ -76,6 +76,8 @@ SERVE := $(call installed,embedded)
 
 install: $(SERVE) ## Install what running the service needs (in .venv/); other targets add theirs
 
+tracing: $(call installed,tracing) ## Install OpenTelemetry, for tracing to OTEL_EXPORTER_OTLP_ENDPOINT (docs/observability.md)
+
 lock: | $(TOOLS)/bin/poetry ## Refresh poetry.lock after changing dependencies in pyproject.toml (UPDATE="uvicorn ..." moves those to their newest)
 	$(TOOLS)/bin/python scripts/lock.py $(UPDATE)
 
@@ -108,7 +110,7 @@ migration: $(SERVE) ## Write a migration from changes to tables.py: make migrati
 	@test -n "$(MSG)" || { echo 'error: say what it does: make migration MSG="add tags"'; exit 2; }
 	$(RUN) -m notes_api.migrate revision -m "$(MSG)"
 
-test: $(call installed,embedded dev docs) ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
+test: $(call installed,embedded dev docs tracing) ## Run the test suite (embedded PostgreSQL, or TEST_DATABASE_URL)
 	$(RUN) -m pytest $(PYTEST_ARGS)
 
 # Patroni runs the cluster's database nodes from a virtualenv of its own: the service does not
@@ -145,7 +147,7 @@ test-lowest: | $(TOOLS)/bin/uv ## Run the suite on the lowest versions pyproject
 test-newest: | $(TOOLS)/bin/uv ## Run the suite on the newest releases pyproject.toml admits; tells what differs from poetry.lock and what broke (.venv-newest/; ~5 min)
 	$(TOOLS)/bin/python scripts/bounds.py newest --python $(PYTHON) -- $(PYTEST_ARGS)
 
-check: $(call installed,embedded dev load) ## Lint and type-check: ruff, ruff format --check, mypy --strict, the layers (lint-imports); zizmor on the workflows
+check: $(call installed,embedded dev load tracing) ## Lint and type-check: ruff, ruff format --check, mypy --strict, the layers (lint-imports); zizmor on the workflows
 	$(RUN) -m ruff check .
 	$(RUN) -m ruff format --check .
 	$(RUN) -m mypy

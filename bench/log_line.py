@@ -22,12 +22,13 @@ from typing import Any
 # does not document, held by pyproject.toml's bound on uvicorn until the next release is tried.
 from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
 
+from notes_api.observability.requests import Serving
 from notes_api.serving.log_formats import ColorFormatter, access_record
 from notes_api.serving.logs import AccessLog, BackgroundHandler
 
 # What uvicorn's httptools protocol logs for a GET /notes/{id} (uvicorn.protocols.http).
 FORMAT = '%s - "%s %s HTTP/%s" %d'
-REQUEST_ID = "9f2c4e1a7b3d4c5e8f6a0b1c2d3e4f5a"  # as observability/requests.py makes them
+SERVING = Serving("9f2c4e1a7b3d4c5e8f6a0b1c2d3e4f5a", 0.0)  # an ID as requests.py makes them
 # The whole scope that protocol makes for that request, every key the ASGI spec names, not only
 # the ones the access line reads today: uvicorn 0.55 takes the line's path from `raw_path` where
 # 0.54 quoted `path` again, and a scope with only what one version read broke on the next.
@@ -68,7 +69,7 @@ def main() -> None:
     handler.setFormatter(formatter)
     access_log = AccessLog(handler)
     arguments = ("127.0.0.1:51234", "GET", "/notes/1234", "1.1", 200)
-    queued = [(time.time(), FORMAT, arguments, REQUEST_ID, 1.5)] * lines
+    queued = [(time.time(), FORMAT, arguments, SERVING, 1.5)] * lines
 
     def uvicorn_arguments() -> None:
         for _ in range(lines):

@@ -12,11 +12,11 @@ resolves them afresh, not from poetry.lock:
 - newest (.venv-newest/, on PYTHON, by default the one that runs this): each at the newest version
   its specifier admits, and what they need at its newest too: what a fresh install gets today.
 
-The tools the suite runs with (the dev and docs groups, as `make test` installs them) are pinned to
-the versions poetry.lock holds, and every package a run does not resolve afresh keeps its locked
-version where the resolution allows it (uv keeps the versions its output file already pins): a
-failure speaks of the versions under test, not of pytest's. The lock need not match pyproject.toml:
-a bound raised and not yet locked is what `make test-newest` is there to try.
+The tools the suite runs with (the dev, docs and tracing groups, as `make test` installs them) are
+pinned to the versions poetry.lock holds, and every package a run does not resolve afresh keeps its
+locked version where the resolution allows it (uv keeps the versions its output file already pins):
+a failure speaks of the versions under test, not of pytest's. The lock need not match
+pyproject.toml: a bound raised and not yet locked is what `make test-newest` is there to try.
 
 Before the tests, each package whose version differs from poetry.lock is listed; after them, the
 tests that failed, or "nothing". uv asks PyPI, or the index in UV_DEFAULT_INDEX.
@@ -39,7 +39,7 @@ from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_GROUPS = ("main", "embedded")  # what the service needs to run
-TOOL_GROUPS = ("dev", "docs")  # what `make test` adds
+TOOL_GROUPS = ("dev", "docs", "tracing")  # what `make test` adds
 # What a failure means, for each run.
 VERDICT = {
     "lowest": "A floor in pyproject.toml is not true: raise it to the lowest version that passes.",

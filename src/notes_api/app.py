@@ -26,20 +26,23 @@ from notes_api.notes import routes as notes
 from notes_api.observability.databases import Watched, watching
 from notes_api.observability.middleware import Observe
 from notes_api.observability.page import metrics_page
+from notes_api.observability.tracing import RequestSpans, request_spans
 from notes_api.serving import api_docs
 from notes_api.serving.guards import Guards
 from notes_api.serving.routing import add_routes, refuse_other_methods
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app. Without settings, read them from the environment (uvicorn's --factory)."""
+def create_app(settings: Settings | None = None, *, spans: RequestSpans | None = None) -> FastAPI:
+    """Build the app. Without settings, read them from the environment (uvicorn's --factory).
+    Its requests are traced to OTEL_EXPORTER_OTLP_ENDPOINT, if set, or to `spans`' exporter."""
     settings = settings or Settings()
+    spans = spans or request_spans(settings.otel_exporter_otlp_endpoint)
 
     app = FastAPI(
         title="notes-api",
         version=__version__,
         description=resources.files("notes_api").joinpath("description.md").read_text(),
-        lifespan=lifespan(settings),
+        lifespan=lifespan(settings, spans),
         responses=errors.TOO_LARGE,
         # api_docs serves both pages, with Swagger UI and ReDoc from this service, not a CDN.
         docs_url=None,
@@ -73,7 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Guards, max_body_size=settings.max_body_size, lenient_json=settings.lenient_content_type
     )
     # Outermost: the request's ID and metrics cover all of the above.
-    app.add_middleware(Observe, metrics_on=settings.metrics)
+    app.add_middleware(Observe, metrics_on=settings.metrics, spans=spans)
     errors.install(app)
 
     # Routes match in the order they are added: the notes first, since nearly every request is
@@ -115,7 +118,9 @@ class State(TypedDict):
     watched: Watched  # the databases, as /metrics reports them
 
 
-def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
+def lifespan(
+    settings: Settings, spans: RequestSpans | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
     """The app's lifespan: at start, migrate the database and connect (and the replicas'); while
     it serves, hand the databases to each request, remove expired idempotency keys, and keep the
     databases' metrics; at stop, close them."""
@@ -127,6 +132,7 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
             open_read_database(settings, database) as read_database,
             removing_expired(database, ttl=settings.idempotency_ttl),
             watching(database, read_database) as watched,
+            tracing(spans),
         ):
             settle_startup_objects()
             yield {
@@ -138,6 +144,19 @@ def lifespan(settings: Settings) -> Callable[[FastAPI], AbstractAsyncContextMana
             }
 
     return run
+
+
+@asynccontextmanager
+async def tracing(spans: RequestSpans | None) -> AsyncIterator[None]:
+    """The queries' spans while the app serves; the spans left sent at the end."""
+    if spans is None:
+        yield
+        return
+    spans.open()
+    try:
+        yield
+    finally:
+        spans.close()
 
 
 def settle_startup_objects() -> None:

@@ -1,4 +1,4 @@
-"""`Observe`, the outermost ASGI layer: each request's ID, and its metrics.
+"""`Observe`, the outermost ASGI layer: each request's ID, its metrics, and its span when tracing.
 
 Outermost, so that it sees every answer the app sends, the refusals of serving/guards.py (413,
 the 503 of a shutdown) and CORS' included: each carries `X-Request-ID`, and is counted.
@@ -7,12 +7,15 @@ the 503 of a shutdown) and CORS' included: each carries `X-Request-ID`, and is c
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notes_api.observability import metrics
 from notes_api.observability.requests import CURRENT, HEADER, Serving, request_id_of
+
+if TYPE_CHECKING:
+    from notes_api.observability.tracing import RequestSpans
 
 # Methods a request may name; any other is counted as "other", so that a client inventing methods
 # cannot make a series for each (serving/routing.py refuses them all with 405).
@@ -21,11 +24,15 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 
 class Observe:
     """Sets the request's ID (requests.py) for what runs while it is served, adds it to the answer,
-    and counts the request by method, route template and status, with its duration."""
+    and counts the request by method, route template and status, with its duration. With
+    `spans` (tracing.py), the request is traced too."""
 
-    def __init__(self, app: ASGIApp, *, metrics_on: bool) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics_on: bool, spans: RequestSpans | None = None
+    ) -> None:
         self.app = app
         self.metrics_on = metrics_on
+        self.spans = spans
         # Each label set's children, found once: prometheus-client's `labels()` checks and locks.
         self._counted: dict[tuple[str, str, int], Any] = {}
         self._timed: dict[tuple[str, str], Any] = {}
@@ -36,8 +43,17 @@ class Observe:
             return
         request_id = request_id_of(scope["headers"])
         started = time.perf_counter()
-        token = CURRENT.set(Serving(request_id, started))
         answer = IdentifiedSend(send, request_id.encode("ascii"))
+        if self.spans is not None:
+            with self.spans.span(scope, answer) as trace_id:
+                await self._serve(scope, receive, answer, Serving(request_id, started, trace_id))
+        else:
+            await self._serve(scope, receive, answer, Serving(request_id, started))
+
+    async def _serve(
+        self, scope: Scope, receive: Receive, answer: IdentifiedSend, serving: Serving
+    ) -> None:
+        token = CURRENT.set(serving)
         if not self.metrics_on:
             try:
                 await self.app(scope, receive, answer)
@@ -50,7 +66,7 @@ class Observe:
         finally:
             metrics.IN_PROGRESS.dec()
             CURRENT.reset(token)
-            self._count(scope, answer.status, time.perf_counter() - started)
+            self._count(scope, answer.status, time.perf_counter() - serving.started)
 
     def _count(self, scope: Scope, status: int, seconds: float) -> None:
         method = scope["method"] if scope["method"] in METHODS else "other"

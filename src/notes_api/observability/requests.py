@@ -25,6 +25,7 @@ SANE = re.compile(rb"[\x21-\x7e]{1,128}")
 class Serving(NamedTuple):
     request_id: str
     started: float  # time.perf_counter() when the app was handed the request
+    trace_id: str | None = None  # with tracing on (tracing.py), the request's trace
 
 
 CURRENT: ContextVar[Serving | None] = ContextVar("notes_api_request", default=None)
@@ -44,6 +45,10 @@ def request_id_of(headers: list[tuple[bytes, bytes]]) -> str:
     return new_request_id()
 
 
-def current_request_id() -> str | None:
-    serving = CURRENT.get()
-    return None if serving is None else serving.request_id
+def suffix(request_id: str | None, trace_id: str | None) -> str:
+    """What ends a text log line written while serving a request: its IDs."""
+    if request_id is None:
+        return ""
+    if trace_id is None:
+        return f" request_id={request_id}"
+    return f" request_id={request_id} trace_id={trace_id}"

@@ -2,7 +2,7 @@
 with LOG_FORMAT=json, one JSON object per line for log shippers (Loki, Elasticsearch, CloudWatch).
 
 A line written while a request was served carries its ID (observability/requests.py): at the end of
-the text line (` request_id=...`), as a field of the JSON one.
+the text line (` request_id=...`), as a field of the JSON one; with tracing on, the trace's too.
 """
 
 from __future__ import annotations
@@ -17,16 +17,18 @@ from colorama import Fore, Style
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
+from notes_api.observability.requests import Serving, suffix
+
 FORMAT = "%(asctime)s:%(levelname)s:%(name)s:%(message)s"
 ACCESS_LOGGER = "uvicorn.access"
 # The access log's line as queued (logs.AccessLog): time, format, arguments, request ID,
 # milliseconds taken.
-AccessItem: TypeAlias = "tuple[float, str, tuple[object, ...], str | None, float | None]"
+AccessItem: TypeAlias = "tuple[float, str, tuple[object, ...], Serving | None, float | None]"
 
 
 class ColorFormatter(logging.Formatter):
     """Colors the level name, and dims the logger name, when the stream is a terminal. A line
-    written while a request was served ends with its ID: ` request_id=...`."""
+    written while a request was served ends with its IDs: ` request_id=... [trace_id=...]`."""
 
     COLORS: ClassVar[dict[int, str]] = {
         logging.DEBUG: Fore.CYAN,
@@ -68,7 +70,7 @@ class ColorFormatter(logging.Formatter):
         created: float,
         msg: str,
         args: tuple[object, ...],
-        request_id: str | None,
+        serving: Serving | None,
         duration_ms: float | None,
     ) -> str:
         """The access log's line (AccessLog), as `format` writes the record logging would make
@@ -76,21 +78,20 @@ class ColorFormatter(logging.Formatter):
         second, and the record and `Formatter.format` were most of a line's cost
         (docs/performance.md, step 20)."""
         if self._access_prefix is None:
-            return self.format(access_record(created, msg, args, request_id, duration_ms))
+            return self.format(access_record(created, msg, args, serving, duration_ms))
         line = f"{self._asctime(created, msecs_of(created))}{self._access_prefix}{msg % args}"
-        return line if request_id is None else f"{line} request_id={request_id}"
+        return line if serving is None else line + suffix(serving.request_id, serving.trace_id)
 
     def formatMessage(self, record: logging.LogRecord) -> str:
-        request_id = getattr(record, "request_id", None)
-        suffix = "" if request_id is None else f" request_id={request_id}"
+        ids = suffix(getattr(record, "request_id", None), getattr(record, "trace_id", None))
         if not self.use_colors:
-            return super().formatMessage(record) + suffix
+            return super().formatMessage(record) + ids
         color = self.COLORS.get(record.levelno, "")
         # Color a copy: other handlers format the same record.
         colored = logging.makeLogRecord(record.__dict__)
         colored.levelname = f"{color}{record.levelname}{Style.RESET_ALL}"
         colored.name = f"{Style.DIM}{record.name}{Style.RESET_ALL}"
-        return super().formatMessage(colored) + suffix
+        return super().formatMessage(colored) + ids
 
 
 class JsonLines(JsonFormatter):
@@ -101,7 +102,7 @@ class JsonLines(JsonFormatter):
 
     def __init__(self) -> None:
         # Ours are set in add_fields; uvicorn's `color_message` is its message with color codes.
-        ours = ("request_id", "duration_ms", "color_message")
+        ours = ("request_id", "trace_id", "duration_ms", "color_message")
         super().__init__(reserved_attrs=[*RESERVED_ATTRS, *ours])
 
     def add_fields(
@@ -114,6 +115,8 @@ class JsonLines(JsonFormatter):
         log_data["logger"] = record.name
         log_data["message"] = record.message
         log_data["request_id"] = getattr(record, "request_id", None)
+        if (trace_id := getattr(record, "trace_id", None)) is not None:
+            log_data["trace_id"] = trace_id
         if record.name == ACCESS_LOGGER and isinstance(record.args, tuple):
             # uvicorn's arguments for its line: client, method, path, HTTP version, status.
             client, method, path, _, status = record.args
@@ -128,7 +131,7 @@ def access_record(
     created: float,
     msg: str,
     args: tuple[object, ...],
-    request_id: str | None,
+    serving: Serving | None,
     duration_ms: float | None,
 ) -> logging.LogRecord:
     """The record `logging` would have made for the access line, at the time it was asked for:
@@ -138,7 +141,10 @@ def access_record(
     record.__dict__.update(ACCESS_TEMPLATE)
     record.msg, record.args, record.created = msg, args, created
     record.msecs = msecs_of(created) + 0.0
-    record.request_id, record.duration_ms = request_id, duration_ms
+    record.duration_ms = duration_ms
+    record.request_id = record.trace_id = None
+    if serving is not None:
+        record.request_id, record.trace_id = serving.request_id, serving.trace_id
     return record
 
 

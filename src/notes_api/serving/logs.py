@@ -16,7 +16,7 @@ from typing import Any, Literal, TextIO, TypeAlias
 
 from colorama import just_fix_windows_console
 
-from notes_api.observability.requests import CURRENT, current_request_id
+from notes_api.observability.requests import CURRENT
 from notes_api.serving.log_formats import (
     ACCESS_LOGGER,
     AccessItem,
@@ -62,7 +62,10 @@ class BackgroundHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # The request being served is known here, on its task, not in the writer's thread.
         if not hasattr(record, "request_id"):
-            record.request_id = current_request_id()
+            serving = CURRENT.get()
+            record.request_id = record.trace_id = None
+            if serving is not None:
+                record.request_id, record.trace_id = serving.request_id, serving.trace_id
         self.records.append(record)  # atomic; the thread pops from the other end
 
     def _write_loop(self) -> None:
@@ -119,7 +122,7 @@ class AccessLog:
         else:
             # uvicorn writes the line as the answer starts: the time to the first byte.
             taken = (time.perf_counter() - serving.started) * 1000
-            item = (time.time(), msg, args, serving.request_id, taken)
+            item = (time.time(), msg, args, serving, taken)
         self._queue.append(item)  # atomic, like BackgroundHandler.emit
 
 

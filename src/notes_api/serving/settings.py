@@ -45,6 +45,13 @@ class ServingSettings(BaseSettings):
         default=True,
         description="Serve Prometheus metrics at /metrics (docs/observability.md).",
     )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        description=(
+            "Send OpenTelemetry traces to this OTLP/HTTP collector (http://host:4318); needs "
+            "the tracing group (`make tracing`). Unset: no tracing."
+        ),
+    )
     forwarded_allow_ips: str | None = Field(
         default=None,
         description=(
