@@ -239,3 +239,25 @@ def test_uvicorn_handles_a_websocket_upgrade_with_these_arguments() -> None:
 
     assert list(httptools.parameters) == ["self"]
     assert list(h11_.parameters) == ["self", "event"]
+
+
+def test_uvicorn_protocols_refuse_past_limit_concurrency_from_connections_and_tasks(
+    parser: str, loop: asyncio.AbstractEventLoop
+) -> None:
+    # uvicorn's own test, which protocol.py asks just before it (`_over_concurrency_limit`).
+    protocol = connect(parser, App(), loop, limit_concurrency=1)
+    assert protocol.limit_concurrency == 1
+    assert protocol.connections is protocol.server_state.connections
+    assert protocol.tasks is protocol.server_state.tasks
+    assert protocol in protocol.connections  # one open: the limit is reached
+
+    protocol.data_received(REQUEST)
+    loop.run_until_complete(asyncio.sleep(0.01))
+
+    # uvicorn's service_unavailable answered, through the request's cycle, whose
+    # `default_headers` protocol.py added the request's ID and Retry-After to.
+    written = protocol.transport.written
+    assert written.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"\r\nx-request-id: " in written
+    assert b"\r\nretry-after: 5\r\n" in written
+    assert protocol.cycle.default_headers is not protocol.server_state.default_headers
