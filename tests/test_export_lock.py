@@ -64,7 +64,7 @@ def test_an_unknown_group_is_named_with_the_ones_there_are(tmp_path: Path) -> No
 
     assert result.returncode == 1
     assert result.stderr == (
-        "error: no dependency group tests (there are dev, docs, embedded, load, main)\n"
+        "error: no dependency group tests (there are dev, docs, embedded, load, main, tracing)\n"
     )
 
 

@@ -201,8 +201,8 @@ def installs(target: str, venv: Path) -> list[str]:
         # Serving needs the main group and the embedded PostgreSQL: no test, load or docs tools.
         ("run", ["main", "embedded"]),
         ("start", ["main", "embedded"]),
-        ("test", ["main", "embedded", "dev", "docs"]),
-        ("check", ["main", "embedded", "dev", "load"]),
+        ("test", ["main", "embedded", "dev", "docs", "tracing"]),
+        ("check", ["main", "embedded", "dev", "load", "tracing"]),
         ("docs-build", ["main", "docs"]),
         ("load-test", ["main", "load"]),
     ],
@@ -224,7 +224,7 @@ def test_installed_groups_are_not_installed_again(tmp_path: Path) -> None:
         (venv / f".installed-{group}").touch()
 
     # `make test` adds only what `make run` did not install.
-    assert installs("test", venv) == ["dev", "docs"]
+    assert installs("test", venv) == ["dev", "docs", "tracing"]
 
 
 def older_python() -> str | None:
