@@ -343,11 +343,12 @@ def test_requests_past_the_concurrency_limit_get_503(notes_url: str, tmp_path: P
         assert refused.status_code == 503
         assert refused.text == "Service Unavailable"
         assert refused.headers["connection"] == "close"
-        # As the app's 503s: when to retry, and the request's ID, also in uvicorn's log line.
+        # As the app's 503s: when to retry, and the request's ID, also in uvicorn's log line
+        # about it. (Its access line has the ID on recent uvicorns only: at the floor, 0.41, the
+        # line is written outside the request's context.)
         assert refused.headers["retry-after"] == "5"
         request_id = refused.headers["x-request-id"]
         logged(process, f"Exceeded concurrency limit. request_id={request_id}")
-        logged(process, f'"GET /notes HTTP/1.1" 503 request_id={request_id}')
 
         idle.pop().close()
         wait_until(
