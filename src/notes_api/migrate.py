@@ -3,9 +3,11 @@
     python -m notes_api.migrate                      # upgrade to head
     python -m notes_api.migrate downgrade <revision> # back to <revision> (`base`: empty)
     python -m notes_api.migrate revision -m "add tags"  # a migration from notes/tables.py
+    python -m notes_api.migrate sql [base:head]      # their SQL, offline (what squawk lints)
 
 On DATABASE_URL, or, unset, on the embedded PostgreSQL (started for the command, as src/main.py
-starts it for the service). The service itself migrates at start (MIGRATE_ON_START).
+starts it for the service); `sql` needs no database. The service itself migrates at start
+(MIGRATE_ON_START).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import logging.config
 import sys
 
 from notes_api.config import Settings
-from notes_api.database.migrations import new_revision, run
+from notes_api.database.migrations import new_revision, run, write_sql
 from notes_api.development.database import database_or_embedded
 from notes_api.serving.logs import log_config
 
@@ -31,8 +33,13 @@ async def migrate(settings: Settings, arguments: argparse.Namespace) -> None:
         return
     logger.info("Migrating %s to %s", target.masked_url, arguments.revision)
     downgrade = arguments.command == "downgrade"
-    cache = settings.db_statement_cache_size
-    await run(target, arguments.revision, downgrade=downgrade, statement_cache_size=cache)
+    await run(
+        target,
+        arguments.revision,
+        downgrade=downgrade,
+        statement_cache_size=settings.db_statement_cache_size,
+        text_search_config=settings.text_search_config,
+    )
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -44,6 +51,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     down.add_argument("revision")
     new = commands.add_parser("revision", help="autogenerate a migration from notes/tables.py")
     new.add_argument("-m", "--message", required=True)
+    offline = commands.add_parser("sql", help="print the SQL of the upgrades in RANGE, offline")
+    offline.add_argument("range", nargs="?", default="base:head")
     arguments = parser.parse_args(argv)
     if arguments.command is None:  # plain `python -m notes_api.migrate`: upgrade to head
         arguments = parser.parse_args(["upgrade", *argv])
@@ -53,6 +62,9 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     arguments = parse(argv)
     settings = Settings()
+    if arguments.command == "sql":
+        write_sql(arguments.range, text_search_config=settings.text_search_config)
+        return
     logging.config.dictConfig(log_config(settings.log_level, log_format=settings.log_format))
     with database_or_embedded(settings) as on_database:
         asyncio.run(migrate(on_database, arguments))

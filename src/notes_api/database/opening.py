@@ -32,8 +32,11 @@ async def open_database(settings: DatabaseSettings) -> AsyncIterator[Database]:
     target = settings.database_target()
     logger.info("Using database %s", target.masked_url)
     if settings.migrate_on_start:
-        cache = settings.db_statement_cache_size
-        await migrations.upgrade(target, statement_cache_size=cache)
+        await migrations.upgrade(
+            target,
+            statement_cache_size=settings.db_statement_cache_size,
+            text_search_config=settings.text_search_config,
+        )
     async with Database(target, **settings.database_arguments()) as database:
         yield database
 

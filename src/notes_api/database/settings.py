@@ -1,6 +1,7 @@
 """The data layer's settings: where the database is (DATABASE_URL, DATABASE_READ_URL) and how the
-service uses it (the DB_* knobs, MIGRATE_ON_START). Part of the service's Settings (config.py),
-which reads them from the environment; docs/configuration.md says what each one does.
+service uses it (the DB_* knobs, MIGRATE_ON_START, TEXT_SEARCH_CONFIG). Part of the service's
+Settings (config.py), which reads them from the environment; docs/configuration.md says what each
+one does.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from notes_api.database.url import ConnectionTarget
 
 
 class DatabaseSettings(BaseSettings):
-    """DATABASE_URL, DATABASE_READ_URL, DB_* and MIGRATE_ON_START."""
+    """DATABASE_URL, DATABASE_READ_URL, DB_*, MIGRATE_ON_START and TEXT_SEARCH_CONFIG."""
 
     database_url: SecretStr | None = Field(
         default=None,
@@ -72,6 +73,16 @@ class DatabaseSettings(BaseSettings):
     )
     migrate_on_start: bool = Field(
         default=True, description="Apply pending Alembic migrations at start."
+    )
+    text_search_config: str = Field(
+        default="simple",
+        pattern=r"^[a-z_][a-z0-9_]*$",
+        description=(
+            "PostgreSQL's text search configuration for `GET /notes?q=` (`simple`: any language, "
+            "words as written; `english`: stems, no stop words). The search index is built with "
+            "the one set when it is made: changing it later means rebuilding the index "
+            "(docs/database.md)."
+        ),
     )
 
     @field_validator("database_url", "database_read_url")
