@@ -5,6 +5,10 @@
    key, whatever the depth). Target: the 1M figure within 1.5x of the 1k one.
 2. `GET /notes/all` over 1,000,000 notes: the server's peak resident memory above what it held
    before the export, sampled every 10 ms from /proc. Target: under 100 MB.
+3. A search at 1,000,000 notes (`GET /notes?q=...&take=20`, each note "Seeded note <i>: " and
+   three words, scripts/seed.py): a rare word (one note's number: the GIN index) median <= 20 ms,
+   a common one ("note", in every note: the first page) median <= 50 ms; and the server's memory
+   across them, flat.
 
 Works in the benchmark's own database (see support.py) and writes reports/bench-scale.json.
 """
@@ -33,6 +37,7 @@ SMALL = 1_000
 LARGE = 1_000_000
 PAGE_RATIO_TARGET = 1.5
 RSS_TARGET_MB = 100
+RARE_TARGET_MS, COMMON_TARGET_MS = 20, 50
 ROUNDS = 5
 
 
@@ -56,6 +61,47 @@ def page_times(port: int, notes: int, requests: int) -> list[float]:
     finally:
         connection.close()
     return times
+
+
+def search_times(port: int, queries: list[str], expected: int) -> list[float]:
+    """Seconds per search page (take=20), one request at a time on a kept-alive connection."""
+    connection = http.client.HTTPConnection("127.0.0.1", port)
+    times = []
+    try:
+        for i, q in enumerate(queries):
+            started = time.perf_counter()
+            connection.request("GET", f"/notes?q={q}&take=20")
+            response = connection.getresponse()
+            body = response.read()
+            elapsed = time.perf_counter() - started
+            if response.status != 200 or body.count(b'"id":') != expected:
+                raise SystemExit(f"unexpected search: {response.status} {body[:200]!r}")
+            if i >= 20:  # warming up, as page_times
+                times.append(elapsed)
+    finally:
+        connection.close()
+    return times
+
+
+def searches(port: int, pid: int, requests: int) -> dict[str, Any]:
+    """Rare and common words in turns; the server's resident memory before and after."""
+    dice = random.Random(7)
+    rare: list[float] = []
+    common: list[float] = []
+    rss_before = rss_bytes(pid)
+    for _ in range(ROUNDS):
+        numbers = [str(dice.randrange(1, LARGE + 1)) for _ in range(requests // ROUNDS + 20)]
+        rare += search_times(port, numbers, expected=1)
+        common += search_times(port, ["note"] * (requests // ROUNDS + 20), expected=20)
+    return {
+        "rare_ms": statistics.median(rare) * 1000,
+        "rare_p99_ms": statistics.quantiles(rare, n=100)[98] * 1000,
+        "common_ms": statistics.median(common) * 1000,
+        "common_p99_ms": statistics.quantiles(common, n=100)[98] * 1000,
+        "requests": len(rare),
+        "rss_before_mb": rss_before / 1e6,
+        "rss_after_mb": rss_bytes(pid) / 1e6,
+    }
 
 
 def rss_bytes(pid: int) -> int:
@@ -135,6 +181,7 @@ def measure(small_url: str, large_url: str, requests: int) -> dict[str, Any]:
             small += page_times(small_server.port, SMALL, requests // ROUNDS)
             large += page_times(large_server.port, LARGE, requests // ROUNDS)
         small_server.stop()
+        searched = searches(large_server.port, large_server.process.pid, requests)
         exported = export(large_server.port, large_server.process.pid)
     finally:
         small_server.stop()
@@ -148,6 +195,7 @@ def measure(small_url: str, large_url: str, requests: int) -> dict[str, Any]:
             "requests": len(small),
         },
         "plan_at_1m": asyncio.run(plan(large_url)),
+        "search_1m": searched,
         "export_1m": exported,
     }
 
@@ -174,6 +222,19 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  1,000,000 notes:  {page['notes_1m']:.2f} ms (p99 {page['notes_1m_p99']:.2f} ms)")
     print(f"  ratio:            {ratio:.2f}x (target <= {PAGE_RATIO_TARGET}x) {verdict}")
     print("  plan at 1M:       " + "\n                    ".join(report["plan_at_1m"]))
+    searched = report["search_1m"]
+    print(f"Search (take=20), 1,000,000 notes, median of {searched['requests']} each, one client:")
+    for name, target in (("rare", RARE_TARGET_MS), ("common", COMMON_TARGET_MS)):
+        median = searched[f"{name}_ms"]
+        verdict = "ok" if median <= target else "ABOVE TARGET"
+        print(
+            f"  a {name} word:{' ' * (8 - len(name))}{median:.2f} ms"
+            f" (p99 {searched[f'{name}_p99_ms']:.2f} ms, target <= {target} ms) {verdict}"
+        )
+    print(
+        f"  server RSS: {searched['rss_before_mb']:.0f} MB before,"
+        f" {searched['rss_after_mb']:.0f} MB after"
+    )
     exported = report["export_1m"]
     growth = exported["rss_growth_mb"]
     verdict = "ok" if growth < RSS_TARGET_MB else "ABOVE TARGET"

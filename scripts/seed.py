@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging.config
+import random
 import sys
 import time
 from collections.abc import Callable
@@ -27,9 +28,29 @@ from notes_api.serving.logs import log_config
 BAR_WIDTH = 30
 
 
+# Words for the notes' text, as in real notes a few common and many rare: 3,000 made-up words
+# (syllables, so that any language's text search configuration keeps them as they are).
+SYLLABLES = ("ba", "ko", "mi", "ru", "te", "sa", "lo", "ni", "vu", "de", "ka", "po", "zi", "fe")
+WORDS = tuple(
+    SYLLABLES[a] + SYLLABLES[b] + SYLLABLES[c] + ("n" if n else "")
+    for n in range(2)
+    for a in range(14)
+    for b in range(14)
+    for c in range(14)
+)[:3_000]
+
+
+def words(i: int) -> str:
+    """Three of WORDS for note `i`, the first ones far more often than the last (the cube of a
+    uniform number: about 1 note in 14 has the commonest, 1 in 3,000,000 the rarest)."""
+    dice = random.Random(i)
+    return " ".join(WORDS[int(len(WORDS) * dice.random() ** 3)] for _ in range(3))
+
+
 def batch(start: int, size: int) -> list[tuple[str, bool]]:
-    """Notes `start` to `start + size - 1`: varied text, one in three completed."""
-    return [(f"Seeded note {i}", i % 3 == 0) for i in range(start, start + size)]
+    """Notes `start` to `start + size - 1`: "Seeded note <i>: " and three words, one in three
+    completed."""
+    return [(f"Seeded note {i}: {words(i)}", i % 3 == 0) for i in range(start, start + size)]
 
 
 def progress_bar(total: int, started: float) -> Callable[[int], None]:

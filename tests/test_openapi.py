@@ -127,6 +127,9 @@ def test_generated_client_drives_the_crud_session(
         assert first.headers["link"] == f'</notes?after={ids[1]}&take=2>; rel="next"'
         rest = page.sync(client=client, take=2, after=first.parsed[-1].id)
         assert [note.id for note in rest] == ids[2:]
+        # Search: a parameter of the page's function, like the others.
+        assert [note.text for note in page.sync(client=client, q="note 1")] == ["note 1"]
+        assert page.sync(client=client, q='"1 note"') == []
 
         assert get.sync(client=client, note_id=ids[0]) == created[0]
 

@@ -115,6 +115,7 @@ class State(TypedDict):
     read_database: Database  # the replicas (DATABASE_READ_URL), else `database` itself
     idempotency_ttl: float  # IDEMPOTENCY_TTL
     require_if_match: bool  # REQUIRE_IF_MATCH
+    text_search_config: str  # TEXT_SEARCH_CONFIG
     watched: Watched  # the databases, as /metrics reports them
 
 
@@ -140,6 +141,7 @@ def lifespan(
                 "read_database": read_database,
                 "idempotency_ttl": settings.idempotency_ttl,
                 "require_if_match": settings.require_if_match,
+                "text_search_config": settings.text_search_config,
                 "watched": watched,
             }
 

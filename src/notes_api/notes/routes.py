@@ -12,7 +12,8 @@ POST and PATCH with an `Idempotency-Key` are done once and replayed after (idemp
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
@@ -42,6 +43,8 @@ writes = APIRouter(prefix="/notes", tags=["notes"])
 MAX_TAKE = 100
 # Offsets make PostgreSQL read and throw away `skip` rows; past this, page with the `after` cursor.
 MAX_SKIP = 10_000
+# Characters of a search (`q`); a query is a few words.
+MAX_QUERY_LENGTH = 500
 # Rows read from the database cursor, and written out, at a time by GET /notes/all.
 EXPORT_BATCH_ROWS = 1_000
 
@@ -67,22 +70,50 @@ async def list_notes(
         Query(ge=0, le=ID_MAX, description="Cursor: only notes with a larger id."),
     ] = None,
     completed: Annotated[bool | None, Query(description="Only (un)completed notes.")] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=MAX_QUERY_LENGTH,
+            description=(
+                'Only notes with these words, as a search engine reads them: `"a phrase"`, '
+                "`-without`, `milk or bread`. Any text is a valid query; a blank one is none."
+            ),
+        ),
+    ] = None,
 ) -> Response:
     """A page of notes in id order. Follow the `Link: rel="next"` header for the next page;
     with `Prefer: count=exact` (or `count=planned`, an estimate), `Content-Range` says where the
     page is among how many."""
+    if q is not None:  # PostgreSQL's text holds no NUL, and a blank search is none
+        q = q.replace("\x00", " ").strip() or None
+    config = request.state.text_search_config
     page = await service.list_notes(
-        database, take=take, skip=skip, after=after, completed=completed
+        database,
+        take=take,
+        skip=skip,
+        after=after,
+        completed=completed,
+        q=q,
+        text_search_config=config,
     )
     headers = {}
     if len(page) == take:  # a full page: there may be more
-        following = f"/notes?after={page[-1]['id']}&take={take}"
+        following: dict[str, Any] = {"after": page[-1]["id"], "take": take}
         if completed is not None:
-            following += f"&completed={str(completed).lower()}"
-        headers["Link"] = f'<{following}>; rel="next"'
+            following["completed"] = str(completed).lower()
+        if q is not None:
+            following["q"] = q
+        headers["Link"] = f'</notes?{urlencode(following, quote_via=quote)}>; rel="next"'
     method = COUNT_METHODS.get(preferences(request).get("count", ""))
     if method is not None:
-        count = await counts.count_notes(database, method=method, after=after, completed=completed)
+        count = await counts.count_notes(
+            database,
+            method=method,
+            after=after,
+            completed=completed,
+            q=q,
+            text_search_config=config,
+        )
         headers["Content-Range"] = content_range(count.before + skip, len(page), count.total)
         headers["Preference-Applied"] = f"count={method}"
     return rows_response(page, headers)

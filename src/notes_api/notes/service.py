@@ -15,9 +15,20 @@ can come between the check and the change; else PreconditionFailedError, and not
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from functools import cache
 from typing import Any, Literal, TypeAlias
 
-from sqlalchemy import BigInteger, Select, any_, bindparam, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Select,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+)
+from sqlalchemy import text as sql_text  # `text` is a note's column, and an argument here
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from notes_api.database import Database, Row, Statement
@@ -69,12 +80,25 @@ DELETES = {
 EVERY_NOTE = Statement(select(*PUBLIC).order_by(notes.c.id))
 
 
-def _page(*, after: bool, completed: bool) -> Select[Any]:
+def matching(text_search_config: str) -> ColumnElement[bool]:
+    """The notes whose text has the words of `:q`, read as a web search engine reads a query
+    (websearch_to_tsquery: `"a phrase"`, `-without`, `or`): any input is a valid query.
+
+    The configuration goes into the SQL as a constant, not as a parameter: PostgreSQL uses the
+    search index (migration 0003) only for its very expression, `to_tsvector('simple', text)`."""
+    config: ColumnElement[Any] = literal_column(f"'{text_search_config}'::regconfig")
+    words = func.to_tsvector(config, notes.c.text)
+    return words.bool_op("@@")(func.websearch_to_tsquery(config, bindparam("q")))
+
+
+def _page(*, after: bool, completed: bool, search: str | None = None) -> Select[Any]:
     query = select(*PUBLIC).order_by(notes.c.id).offset(bindparam("skip")).limit(bindparam("take"))
     if after:
         query = query.where(notes.c.id > bindparam("after"))
     if completed:
         query = query.where(notes.c.completed == bindparam("completed"))
+    if search is not None:
+        query = query.where(matching(search))
     return query
 
 
@@ -85,6 +109,29 @@ PAGES = {
     for after in (False, True)
     for completed in (False, True)
 }
+
+
+# A search's best plan depends on its words: for a rare one, read the few notes the index lists;
+# for a common one, walk the notes in id order, the first `take` come at once. A statement run
+# many times gets, after five runs, one plan for any words (a "generic" plan), which walks the
+# notes in id order: for a rare word, the whole table (seconds at a million notes). So a search
+# runs in a transaction that has PostgreSQL plan it for its words, each time (about 0.1 ms).
+CUSTOM_PLANS = Statement(sql_text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
+@cache
+def search_pages(text_search_config: str) -> dict[tuple[bool, bool], Statement]:
+    """PAGES, of the notes matching `:q` too; made the first time a configuration (a setting:
+    TEXT_SEARCH_CONFIG) is asked for."""
+    return {
+        (after, completed): Statement(
+            _page(after=after, completed=completed, search=text_search_config)
+        )
+        for after in (False, True)
+        for completed in (False, True)
+    }
+
+
 # One UPDATE per set of columns changed (text, completed, or both), conditional or not.
 UPDATES: dict[tuple[tuple[str, ...], bool], Statement] = {
     (columns, conditional): Statement(
@@ -118,15 +165,23 @@ async def list_notes(
     skip: int = 0,
     after: int | None = None,
     completed: bool | None = None,
+    q: str | None = None,
+    text_search_config: str = "simple",
 ) -> list[NoteRow]:
-    """A page of notes in id order: `after` a cursor (fast at any depth), then `skip` more."""
+    """A page of notes in id order: `after` a cursor (fast at any depth), then `skip` more;
+    with `q`, of the notes whose text matches it (`matching`)."""
     values: dict[str, Any] = {"take": take, "skip": skip}
     if after is not None:
         values["after"] = after
     if completed is not None:
         values["completed"] = completed
-    page = PAGES[after is not None, completed is not None]
-    return await database.fetch_all(page, values=values)
+    if q is None:
+        return await database.fetch_all(PAGES[after is not None, completed is not None], values)
+    values["q"] = q
+    search = search_pages(text_search_config)[after is not None, completed is not None]
+    async with database.transaction():
+        await database.execute(CUSTOM_PLANS)
+        return await database.fetch_all(search, values=values)
 
 
 async def iterate_notes(database: Database, *, batch: int) -> AsyncIterator[Sequence[NoteRow]]:
