@@ -159,6 +159,8 @@ def bounced_server(pgbouncer: PgBouncer, tmp_path: Path) -> Iterator[ServerProce
         # connections, and refuses startup parameters it does not know (statement_timeout).
         "DB_STATEMENT_CACHE_SIZE": "0",
         "DB_STATEMENT_TIMEOUT": "0",
+        # Migrated straight against PostgreSQL, as docs/scaling.md says (notes_url is).
+        "MIGRATE_ON_START": "false",
     }
     server = ServerProcess(env, tmp_path / "server.log")
     try:

@@ -11,6 +11,7 @@ run in a transaction: migrations/live.py).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -22,6 +23,8 @@ from sqlalchemy.pool import NullPool
 
 from notes_api.database.connector import Connector
 from notes_api.database.url import ConnectionTarget
+
+logger = logging.getLogger(__name__)
 
 # Seconds to find, among several hosts, the one to migrate (target_session_attrs decides).
 CONNECT_TIMEOUT = 10.0
@@ -135,9 +138,13 @@ UNLOCK = text("SELECT pg_advisory_unlock(:key)")
 
 
 async def _lock(connection: AsyncConnection) -> None:
+    waiting = False
     while True:
         locked = (await connection.execute(TRY_LOCK, {"key": MIGRATION_LOCK_KEY})).scalar()
         await connection.commit()  # Alembic begins the migrations' transactions itself
         if locked:
             return
+        if not waiting:
+            logger.info("Waiting for another process to finish migrating")
+            waiting = True
         await asyncio.sleep(LOCK_POLL)
