@@ -238,7 +238,8 @@ def test_processes_migrating_together_take_turns(empty_database: str) -> None:
 
 def test_0003_on_a_busy_table_never_holds_up_writes(empty_database: str) -> None:
     """CREATE INDEX CONCURRENTLY waits for the transactions writing to the table to end; a long
-    one holds the migration up, but no insert: they go on meanwhile, none waiting."""
+    one holds the migration up, but no insert: they go on meanwhile. (A plain CREATE INDEX would
+    queue behind the long transaction, and every insert behind it: 3 s here.)"""
     asyncio.run(run(target(empty_database), "0002"))
 
     async def scenario() -> tuple[float, int]:
@@ -267,7 +268,7 @@ def test_0003_on_a_busy_table_never_holds_up_writes(empty_database: str) -> None
 
     longest, inserts = asyncio.run(scenario())
 
-    assert longest < 0.2, f"an insert waited {longest:.2f} s behind the migration"
+    assert longest < 1.0, f"an insert waited {longest:.2f} s behind the migration"
     assert sql(empty_database, "SELECT count(*) FROM notes")[0][0] == inserts + 1
     assert search_index(empty_database) == (
         f"CREATE INDEX {SEARCH_INDEX} ON public.notes"
