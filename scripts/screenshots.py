@@ -8,8 +8,15 @@ Starts `python src/main.py` on a free port, on a throwaway embedded PostgreSQL (
     docs/images/swagger-try.png     GET /notes tried out from the Swagger UI, with its answer
     docs/images/redoc.png           /redoc
     docs/images/locust-charts.png   Locust's charts tab, ~30 s into a run of locustfile.py
+    docs/images/prometheus-graph.png
+                                    Prometheus' graph page, the first query of
+                                    docs/observability.md (requests per second by route), from a
+                                    Prometheus scraping the service every second during the same
+                                    Locust run (skipped, with a word, if `prometheus` is missing:
+                                    apt-get install prometheus)
 
-The service serves Swagger UI and ReDoc itself, so no network is needed.
+The service serves Swagger UI and ReDoc itself, and Debian's Prometheus its classic web UI, so no
+network is needed.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -25,6 +33,7 @@ import sys
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +61,7 @@ NOTES = [
     {"text": "Write a migration for tags"},
 ]
 LOCUST_SECONDS = 30
+OBSERVABILITY = ROOT / "docs" / "observability.md"
 
 
 def free_port() -> int:
@@ -169,6 +179,73 @@ def shoot_redoc(browser: Browser, base: str) -> None:
     page.close()
 
 
+def doc_blocks(language: str) -> list[str]:
+    """The ```language blocks of docs/observability.md, as tests/test_prometheus.py reads them."""
+    page = OBSERVABILITY.read_text()
+    return re.findall(rf"^```{language}\n(.*?)^```", page, re.MULTILINE | re.DOTALL)
+
+
+@contextmanager
+def prometheus(base: str, work: Path) -> Iterator[str | None]:
+    """Prometheus on a free port, scraping the service every second with the page's scrape job;
+    its URL, or None (and a word) if it is not installed. Stopped, its data removed, on the way out.
+    """
+    if shutil.which("prometheus") is None:
+        print("  prometheus is missing (apt-get install prometheus): no prometheus-graph.png")
+        yield None
+        return
+    (scrape_job,) = [block for block in doc_blocks("yaml") if "scrape_configs" in block]
+    target = urllib.parse.urlsplit(base).netloc
+    config = scrape_job.replace("15s", "1s").replace("127.0.0.1:5000", target)
+    home = work / "prometheus"
+    home.mkdir()
+    (home / "prometheus.yml").write_text(config)
+    web = f"http://127.0.0.1:{free_port()}"
+    command = [
+        "prometheus",
+        f"--config.file={home / 'prometheus.yml'}",
+        f"--storage.tsdb.path={home / 'data'}",
+        f"--web.listen-address={urllib.parse.urlsplit(web).netloc}",
+    ]
+    try:
+        with running(command, dict(os.environ), work / "prometheus.log", f"{web}/-/ready"):
+            yield web
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def shoot_prometheus(browser: Browser, web: str) -> None:
+    """The graph page of the page's first query, over the last 40 s, once every route of the load
+    has a rate."""
+    # Over a 10 s window, not the page's 5 minutes: rate() divides by its window, so on the half
+    # minute of data there is a 5-minute rate would draw a ramp at a tenth of Locust's real rate.
+    promql = doc_blocks("promql")[0].strip()
+    assert "[5m]" in promql, promql
+    promql = promql.replace("[5m]", "[10s]")
+    deadline = time.monotonic() + 30
+    routes: set[str] = set()
+    while time.monotonic() < deadline:
+        url = f"{web}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        answer = json.loads(get(url, timeout=5))
+        routes = {series["metric"].get("route", "") for series in answer["data"]["result"]}
+        if {"/notes", "/notes/{note_id}"} <= routes:
+            break
+        time.sleep(1)
+    else:
+        raise SystemExit(
+            f"error: Prometheus has no rates for /notes and /notes/{{note_id}}: {routes}"
+        )
+    # Debian's Prometheus serves the classic UI: g0.tab=0 is its Graph tab.
+    expr = urllib.parse.quote(promql, safe="")
+    page = browser.new_page(viewport=VIEWPORT)  # type: ignore[arg-type]
+    page.goto(f"{web}/classic/graph?g0.expr={expr}&g0.tab=0&g0.range_input=40s")
+    page.locator(".graph_area svg path").first.wait_for(timeout=30_000)
+    page.locator(".legend .line").nth(len(routes) - 1).wait_for(timeout=30_000)
+    page.wait_for_timeout(1000)
+    save(page, "prometheus-graph.png")
+    page.close()
+
+
 def shoot_locust(browser: Browser, base: str, work: Path) -> None:
     locustfile = ROOT / "locustfile.py"
     if not locustfile.exists():
@@ -180,7 +257,11 @@ def shoot_locust(browser: Browser, base: str, work: Path) -> None:
         *("--web-host", "127.0.0.1", "--web-port", str(port), "--autostart"),
         *("--users", "10", "--spawn-rate", "5", "--run-time", f"{LOCUST_SECONDS + 30}s"),
     ]
-    with running(command, dict(os.environ), work / "locust.log", web):
+    # Prometheus scrapes the service through the same run: its graph is taken after Locust's charts.
+    with (
+        prometheus(base, work) as scraper,
+        running(command, dict(os.environ), work / "locust.log", web),
+    ):
         page = browser.new_page(viewport={"width": 1280, "height": 1100})
         page.goto(web)
         print(f"  Locust is running {LOCUST_SECONDS}s of load on {base} ...")
@@ -190,6 +271,8 @@ def shoot_locust(browser: Browser, base: str, work: Path) -> None:
         page.wait_for_timeout(1500)
         save(page, "locust-charts.png")
         page.close()
+        if scraper:
+            shoot_prometheus(browser, scraper)
 
 
 def save(page: Page, name: str, *, full_page: bool = False) -> None:
