@@ -25,7 +25,7 @@ SERVER := $(RUN) scripts/server.py --pid-file $(PID_FILE) --log-file $(LOG_FILE)
 export ADMINER_PORT
 
 .PHONY: help install tracing lock run start status stop tail adminer db-upgrade test test-lowest test-newest check lint migrate migration docs-serve docs-build publish screenshots clean
-.PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers
+.PHONY: seed service-up load-test load-test-headless bench bench-against bench-scale bench-data-layer bench-layers bench-instructions
 .PHONY: cluster cluster-down cluster-venv test-cluster
 
 help: ## List the targets
@@ -177,7 +177,7 @@ docs-build: $(call installed,docs) ## Build the docs site into site/, failing on
 publish: $(call installed,docs) ## Publish the docs site to GitHub Pages (the gh-pages branch of origin)
 	$(VENV)/bin/mkdocs gh-deploy --force
 
-screenshots: $(call installed,embedded dev) ## Retake the docs' screenshots from the running service (needs chromium)
+screenshots: $(call installed,embedded dev load) ## Retake the docs' screenshots from the running service (needs chromium; prometheus for its graph)
 	$(RUN) scripts/screenshots.py
 	@# Adminer's picture comes from its browser test, which drives the real `make adminer`.
 	ADMINER_SCREENSHOT=$(CURDIR)/docs/images/adminer-notes.png $(RUN) -m pytest -q -p no:cacheprovider tests/test_adminer_browser.py
@@ -226,6 +226,10 @@ bench-data-layer: $(call installed,embedded dev) ## Client CPU per query: Statem
 bench-layers: $(call installed,embedded dev) ## CPU per request of the service, its pieces and FastAPI's floor, in process (~1 min)
 	$(RUN) bench/layers.py --path '/notes/{id}'
 	$(RUN) bench/layers.py --path '/notes?take=20'
+
+bench-instructions: $(call installed,embedded dev) ## Instructions per request of the service with and without its observability, counted by valgrind (~5 min)
+	@command -v valgrind >/dev/null || { echo 'error: needs valgrind: apt-get install valgrind'; exit 1; }
+	$(RUN) bench/instructions.py
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
 	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(CURDIR)/.venv-newest $(CLUSTER_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports
