@@ -1,11 +1,12 @@
 """`make bench-instructions`: the instructions each request costs the service, counted by valgrind.
 
 bench/layers.py measures CPU time, which moves by 5 to 10% from one round to the next on a busy
-machine: too much to see a 3% cost. Valgrind's callgrind counts instructions instead, the same
-count for the same work whatever else the machine does. Each variant of the service runs in a
-process of its own under callgrind, as bench/layers.py runs it (uvicorn's protocol fed kept-alive
-`GET /notes/{id}` on 32 connections, the access log written, a real database), twice: with
---warm and with --warm + --requests requests. The difference, divided by --requests, is what one
+machine: too much to see a 3% cost. Valgrind's callgrind counts instructions instead, whatever
+else the machine does; the count still moves by about 1.5% from run to run, as the event loop's
+turns follow the database's answers. Each variant of the service runs in a process of its own
+under callgrind, as bench/layers.py runs it (uvicorn's protocol fed kept-alive `GET /notes/{id}`
+on 32 connections, the access log written, a real database), twice: warmed up (320 requests),
+and warmed up then --requests more. The difference, divided by --requests, is what one
 request costs, start-up and warm-up left out. About 50 times slower than without valgrind: a
 few minutes in all.
 
