@@ -19,46 +19,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging.config
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import uvloop
-from layers import Floor, cpu_per_request, without
+from layers import cpu_per_request, log_as_the_service, variants
 from support import BENCH_DATABASE, bench_databases, reset_notes
 
-from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.observability.middleware import Observe
-from notes_api.serving.logs import log_config
 
 NOTES = 10_000
 WARM = 320
-VARIANTS = ("service", "service, METRICS=false", "service without Observe", "floor")
+VARIANTS = (
+    "service",
+    "service, METRICS=false",
+    "service without Observe",
+    "floor (bench/floor.py)",
+)
 COLLECTED = re.compile(r"Collected : (\d+)")
-
-
-def build(variant: str, url: str) -> Any:
-    settings = Settings(_env_file=None, database_url=url)
-    unmeasured = settings.model_copy(update={"metrics": False})
-    builders: dict[str, Callable[[], Any]] = {
-        "service": lambda: create_app(settings),
-        "service, METRICS=false": lambda: create_app(unmeasured),
-        "service without Observe": lambda: without(Observe, create_app(unmeasured)),
-        "floor": lambda: Floor(url),
-    }
-    return builders[variant]()
 
 
 async def serve(variant: str, url: str, requests: int, path: str) -> None:
     """In the child: warm up, then `requests` more (none when 0)."""
-    app = build(variant, url)
-    access_log = variant != "floor"
+    build, access_log = variants(url)[variant]
+    app = build()
     async with app.router.lifespan_context(app) as state:
         await cpu_per_request(app, dict(state or {}), access_log, WARM, path, 32)
         if requests:
@@ -66,11 +53,7 @@ async def serve(variant: str, url: str, requests: int, path: str) -> None:
 
 
 def child(arguments: argparse.Namespace) -> None:
-    log = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
-    config = log_config("warning", access_log=True)
-    config["handlers"]["default"]["stream"] = log
-    config["loggers"]["uvicorn.access"]["level"] = "INFO"
-    logging.config.dictConfig(config)
+    log_as_the_service()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(arguments.variant, arguments.url, arguments.requests, arguments.path))
 

@@ -132,12 +132,11 @@ def without(layer: type, app: Any) -> Any:
     return app
 
 
-async def measure(
-    url: str, path: str, requests: int, rounds: int, clients: int
-) -> dict[str, list[float]]:
+def variants(url: str) -> dict[str, tuple[Callable[[], Any], bool]]:
+    """The apps measured, by name: how to build each, and whether it writes the access log."""
     settings = Settings(_env_file=None, database_url=url)
     unmeasured = settings.model_copy(update={"metrics": False})
-    builders: dict[str, tuple[Callable[[], Any], bool]] = {
+    return {
         "service": (lambda: create_app(settings), True),
         "service, METRICS=false": (lambda: create_app(unmeasured), True),
         "service without Observe": (lambda: without(Observe, create_app(unmeasured)), True),
@@ -145,6 +144,21 @@ async def measure(
         "service without Guards, no log": (lambda: without(Guards, create_app(settings)), False),
         "floor (bench/floor.py)": (lambda: Floor(url), False),
     }
+
+
+def log_as_the_service() -> None:
+    """The access log as the service writes it, to a file: what a server's stderr usually is."""
+    log = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
+    config = log_config("warning", access_log=True)
+    config["handlers"]["default"]["stream"] = log
+    config["loggers"]["uvicorn.access"]["level"] = "INFO"
+    logging.config.dictConfig(config)
+
+
+async def measure(
+    url: str, path: str, requests: int, rounds: int, clients: int
+) -> dict[str, list[float]]:
+    builders = variants(url)
     figures: dict[str, list[float]] = {name: [] for name in builders}
     async with AsyncExitStack() as stack:
         apps = {}
@@ -177,12 +191,7 @@ def main() -> None:
     parser.add_argument("--path", default="/notes/{id}", help="Or /notes?take=20, say.")
     parser.add_argument("--clients", type=int, default=32, help="Connections at once, as wrk's.")
     arguments = parser.parse_args()
-    # The access log as the service writes it, to a file: what a server's stderr usually is.
-    log = open(os.devnull, "w")  # noqa: SIM115 (for the whole run)
-    config = log_config("warning", access_log=True)
-    config["handlers"]["default"]["stream"] = log
-    config["loggers"]["uvicorn.access"]["level"] = "INFO"
-    logging.config.dictConfig(config)
+    log_as_the_service()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         figures = runner.run(run(arguments))
     floor_cpu = statistics.median(figures["floor (bench/floor.py)"])

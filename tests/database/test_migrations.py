@@ -10,7 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import pytest
@@ -99,20 +99,22 @@ def test_0002_gives_the_notes_already_there_version_1(empty_database: str) -> No
     assert sql(empty_database, "SELECT count(*) FROM notes")[0][0] == 3
 
 
-def test_0002_on_a_busy_table_never_holds_up_writes_for_long(empty_database: str) -> None:
-    """A long transaction reads the table while 0002 waits for its lock and a writer inserts:
-    the migration gives up its place in the lock's queue every LOCK_TIMEOUT, so no insert waits
-    behind it for longer than that; once the reader is done, the migration goes through."""
-    asyncio.run(run(target(empty_database), "0001"))
+def inserting_while_held(
+    url: str, statement: str, *, end: Literal["commit", "rollback"], because: str
+) -> tuple[float, int]:
+    """Migrate `url` to head while a transaction that ran `statement` stays open, inserting on
+    another connection for 3 s meanwhile; check the migration is still waiting (else fail with
+    `because`), then end that transaction and let the migration finish. The longest insert's
+    seconds, and how many went in."""
 
     async def scenario() -> tuple[float, int]:
-        reader = await asyncpg.connect(empty_database)
-        writer = await asyncpg.connect(empty_database)
+        holder = await asyncpg.connect(url)
+        writer = await asyncpg.connect(url)
         try:
-            reading = reader.transaction()
-            await reading.start()
-            await reader.execute("SELECT count(*) FROM notes")  # holds ACCESS SHARE until it ends
-            migrating = asyncio.create_task(run(target(empty_database)))
+            holding = holder.transaction()
+            await holding.start()
+            await holder.execute(statement)
+            migrating = asyncio.create_task(run(target(url)))
             longest, inserts = 0.0, 0
             ends = time.monotonic() + 3
             while time.monotonic() < ends:
@@ -121,15 +123,29 @@ def test_0002_on_a_busy_table_never_holds_up_writes_for_long(empty_database: str
                 longest = max(longest, time.monotonic() - started)
                 inserts += 1
                 await asyncio.sleep(0.02)
-            assert not migrating.done(), "0002 took its lock while the reader held the table"
-            await reading.rollback()
+            assert not migrating.done(), because
+            await (holding.commit() if end == "commit" else holding.rollback())
             await asyncio.wait_for(migrating, 30)
             return longest, inserts
         finally:
-            await reader.close()
+            await holder.close()
             await writer.close()
 
-    longest, inserts = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+def test_0002_on_a_busy_table_never_holds_up_writes_for_long(empty_database: str) -> None:
+    """A long transaction reads the table while 0002 waits for its lock and a writer inserts:
+    the migration gives up its place in the lock's queue every LOCK_TIMEOUT, so no insert waits
+    behind it for longer than that; once the reader is done, the migration goes through."""
+    asyncio.run(run(target(empty_database), "0001"))
+
+    longest, inserts = inserting_while_held(
+        empty_database,
+        "SELECT count(*) FROM notes",  # holds ACCESS SHARE until it ends
+        end="rollback",
+        because="0002 took its lock while the reader held the table",
+    )
 
     assert longest < 1.0, f"an insert waited {longest:.2f} s behind the migration"
     assert sql(empty_database, "SELECT count(*) FROM notes")[0][0] == inserts
@@ -242,31 +258,12 @@ def test_0003_on_a_busy_table_never_holds_up_writes(empty_database: str) -> None
     queue behind the long transaction, and every insert behind it: 3 s here.)"""
     asyncio.run(run(target(empty_database), "0002"))
 
-    async def scenario() -> tuple[float, int]:
-        long = await asyncpg.connect(empty_database)
-        writer = await asyncpg.connect(empty_database)
-        try:
-            writing = long.transaction()
-            await writing.start()
-            await long.execute("INSERT INTO notes (text) VALUES ('long')")  # not yet committed
-            migrating = asyncio.create_task(run(target(empty_database)))
-            longest, inserts = 0.0, 0
-            ends = time.monotonic() + 3
-            while time.monotonic() < ends:
-                started = time.monotonic()
-                await writer.execute("INSERT INTO notes (text) VALUES ('during')")
-                longest = max(longest, time.monotonic() - started)
-                inserts += 1
-                await asyncio.sleep(0.02)
-            assert not migrating.done(), "the index was built while a write was not committed"
-            await writing.commit()
-            await asyncio.wait_for(migrating, 30)
-            return longest, inserts
-        finally:
-            await long.close()
-            await writer.close()
-
-    longest, inserts = asyncio.run(scenario())
+    longest, inserts = inserting_while_held(
+        empty_database,
+        "INSERT INTO notes (text) VALUES ('long')",  # not committed until the end
+        end="commit",
+        because="the index was built while a write was not committed",
+    )
 
     assert longest < 1.0, f"an insert waited {longest:.2f} s behind the migration"
     assert sql(empty_database, "SELECT count(*) FROM notes")[0][0] == inserts + 1

@@ -54,19 +54,18 @@ def with_lock_retries(statement: str) -> None:
     connection.exec_driver_sql("SET LOCAL lock_timeout = 0")
 
 
-def create_index_concurrently(name: str, definition: str) -> None:
-    """`CREATE INDEX CONCURRENTLY name definition` (`ON notes USING gin (...)`), outside the
+def create_index_concurrently(name: str, table: str, definition: str) -> None:
+    """`CREATE INDEX CONCURRENTLY name ON table definition` (`USING gin (...)`), outside the
     migration's transaction; an invalid index of that name, left by an interrupted build, is
     dropped and built again. Then ANALYZE, so that the planner knows an expression index's
     values at once."""
     context = op.get_context()
-    table = definition.split()[1]  # "ON <table> ..."
     with context.autocommit_block():
         # No time limit: the build takes as long as the table is big, and blocks no write.
         op.execute("SET statement_timeout = 0")
         if not context.as_sql and _invalid(context, name):
             op.execute(f"DROP INDEX CONCURRENTLY {name}")
-        create = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} {definition}"
+        create = f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {table} {definition}"
         if context.as_sql:
             # For squawk (make check), which asks for a lock_timeout before any lock: this one
             # blocks no write, and a timeout while the build waits for older transactions would

@@ -28,7 +28,7 @@ def upgrade() -> None:
     # Checked by Settings' pattern (a plain name), so it can go into the statement as it is.
     config = context.config.attributes.get("text_search_config", "simple")
     create_index_concurrently(
-        INDEX, f"ON notes USING gin (to_tsvector('{config}'::regconfig, text))"
+        INDEX, "notes", f"USING gin (to_tsvector('{config}'::regconfig, text))"
     )
 
 
