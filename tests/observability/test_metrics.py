@@ -4,12 +4,14 @@ are the process's: each test compares them before and after (tests.support.metri
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
 import pytest
 import requests
 from fastapi.testclient import TestClient
+from prometheus_client import CollectorRegistry, multiprocess
 
 from notes_api import __version__
 from notes_api.app import create_app
@@ -116,19 +118,44 @@ def test_with_workers_one_scrape_sees_them_all(notes_url: str, tmp_path: Path) -
     server = ServerProcess(env, tmp_path / "server.log")
     try:
         server.wait_ready()
-        for _ in range(40):  # each on a new connection: the two workers share them
+        # Where the workers keep their values (src/main.py): made for this server.
+        (shared,) = set(Path(tempfile.gettempdir()).glob("notes-api-metrics-*")) - before
+        # Which worker accepts a connection is the kernel's choice (one may still be starting):
+        # send until each has served some, each request on a new connection.
+        sent = 0
+        while len(served_by_worker(shared)) < 2 and sent < 400:
             requests.get(f"{server.base}/notes", headers={"Connection": "close"}, timeout=5)
+            sent += 1
+        by_worker = served_by_worker(shared)
         scrapes = [
             requests.get(f"{server.base}/metrics", headers={"Connection": "close"}, timeout=5)
             for _ in range(8)
         ]
-        # Where the workers keep their values (src/main.py): made for this server.
-        (shared,) = set(Path(tempfile.gettempdir()).glob("notes-api-metrics-*")) - before
-        kept_by = {path.name.split("_")[-1] for path in shared.glob("*.db")}
     finally:
         assert server.stop() == 0
 
-    assert len({name for name in kept_by if name.removesuffix(".db").isdigit()}) == 2
-    served = 'http_requests_total{method="GET",route="/notes",status="200"} 40.0'
+    assert len(by_worker) == 2
+    assert sum(by_worker.values()) == sent
+    served = f'http_requests_total{{method="GET",route="/notes",status="200"}} {float(sent)}'
     assert all(served in scrape.text.splitlines() for scrape in scrapes)
     assert not shared.exists()  # removed with the server
+
+
+def served_by_worker(shared: Path) -> dict[str, float]:
+    """GET /notes answered 200, by worker: each worker's counters file (counter_<pid>.db) read
+    alone, by prometheus-client's collector over a directory holding only that file."""
+    served = {}
+    for counters in shared.glob("counter_*.db"):
+        alone = Path(tempfile.mkdtemp())
+        try:
+            shutil.copy(counters, alone)
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry, str(alone))  # type: ignore[no-untyped-call]
+            value = registry.get_sample_value(
+                "http_requests_total", {"method": "GET", "route": "/notes", "status": "200"}
+            )
+        finally:
+            shutil.rmtree(alone)
+        if value:
+            served[counters.stem.removeprefix("counter_")] = value
+    return served
