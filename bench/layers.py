@@ -36,7 +36,6 @@ import floor
 
 from notes_api.app import create_app
 from notes_api.config import Settings
-from notes_api.observability.middleware import Observe
 from notes_api.serving.guards import Guards
 from notes_api.serving.limits import RequestLimits
 from notes_api.serving.logs import log_config
@@ -139,7 +138,6 @@ def variants(url: str) -> dict[str, tuple[Callable[[], Any], bool]]:
     return {
         "service": (lambda: create_app(settings), True),
         "service, METRICS=false": (lambda: create_app(unmeasured), True),
-        "service without Observe": (lambda: without(Observe, create_app(unmeasured)), True),
         "service, ACCESS_LOG=false": (lambda: create_app(settings), False),
         "service without Guards, no log": (lambda: without(Guards, create_app(settings)), False),
         "floor (bench/floor.py)": (lambda: Floor(url), False),

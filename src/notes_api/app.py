@@ -23,10 +23,10 @@ from notes_api.config import Settings
 from notes_api.database import Database, open_database, open_read_database
 from notes_api.idempotency.keys import removing_expired
 from notes_api.notes import routes as notes
-from notes_api.observability.databases import Watched, watching
-from notes_api.observability.middleware import Observe
+from notes_api.observability.metrics import Served
 from notes_api.observability.page import metrics_page
-from notes_api.observability.tracing import RequestSpans, request_spans
+from notes_api.observability.sampled import Watched, watching
+from notes_api.observability.tracing import RequestSpans, Traced, request_spans
 from notes_api.serving import api_docs
 from notes_api.serving.guards import Guards
 from notes_api.serving.routing import add_routes, refuse_other_methods
@@ -37,12 +37,13 @@ def create_app(settings: Settings | None = None, *, spans: RequestSpans | None =
     Its requests are traced to OTEL_EXPORTER_OTLP_ENDPOINT, if set, or to `spans`' exporter."""
     settings = settings or Settings()
     spans = spans or request_spans(settings.otel_exporter_otlp_endpoint)
+    served = Served() if settings.metrics else None
 
     app = FastAPI(
         title="notes-api",
         version=__version__,
         description=resources.files("notes_api").joinpath("description.md").read_text(),
-        lifespan=lifespan(settings, spans),
+        lifespan=lifespan(settings, spans, served),
         responses=errors.TOO_LARGE,
         # api_docs serves both pages, with Swagger UI and ReDoc from this service, not a CDN.
         docs_url=None,
@@ -70,13 +71,16 @@ def create_app(settings: Settings | None = None, *, spans: RequestSpans | None =
                 "Preference-Applied",
             ],
         )
-    # Added after the rest, so around them: its headers reach every answer, a 413 or a CORS
-    # refusal included.
+    if spans is not None:
+        app.add_middleware(Traced, spans=spans)
+    # Added after the rest, so around them: the request's ID, its metrics and the security headers
+    # cover every answer, a 413 or a CORS refusal included.
     app.add_middleware(
-        Guards, max_body_size=settings.max_body_size, lenient_json=settings.lenient_content_type
+        Guards,
+        max_body_size=settings.max_body_size,
+        lenient_json=settings.lenient_content_type,
+        served=served,
     )
-    # Outermost: the request's ID and metrics cover all of the above.
-    app.add_middleware(Observe, metrics_on=settings.metrics, spans=spans)
     errors.install(app)
 
     # Routes match in the order they are added: the notes first, since nearly every request is
@@ -116,15 +120,15 @@ class State(TypedDict):
     idempotency_ttl: float  # IDEMPOTENCY_TTL
     require_if_match: bool  # REQUIRE_IF_MATCH
     text_search_config: str  # TEXT_SEARCH_CONFIG
-    watched: Watched  # the databases, as /metrics reports them
+    watched: Watched | None  # the requests and databases, as /metrics reports them
 
 
 def lifespan(
-    settings: Settings, spans: RequestSpans | None
+    settings: Settings, spans: RequestSpans | None, served: Served | None
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[State]]:
     """The app's lifespan: at start, migrate the database and connect (and the replicas'); while
     it serves, hand the databases to each request, remove expired idempotency keys, and keep the
-    databases' metrics; at stop, close them."""
+    sampled metrics; at stop, close the databases."""
 
     @asynccontextmanager
     async def run(app: FastAPI) -> AsyncIterator[State]:
@@ -132,7 +136,7 @@ def lifespan(
             open_database(settings) as database,
             open_read_database(settings, database) as read_database,
             removing_expired(database, ttl=settings.idempotency_ttl),
-            watching(database, read_database) as watched,
+            watching(served, database, read_database) as watched,
             tracing(spans),
         ):
             settle_startup_objects()

@@ -1,4 +1,4 @@
-"""/metrics (observability/metrics.py, middleware.py, databases.py, page.py), in process: requests
+"""/metrics (observability/metrics.py, sampled.py, page.py; serving/guards.py), in process: requests
 counted by method, route template and status, timed, and the database pool's state. The metrics
 are the process's: each test compares them before and after (tests.support.metric_value)."""
 
@@ -70,8 +70,10 @@ def test_invented_methods_share_one_label(api: TestClient) -> None:
 
 def test_nothing_is_left_in_progress(api: TestClient) -> None:
     api.get("/notes")
-    assert metric_value("http_requests_in_progress") == 0
-    # A scrape is itself in progress while it is made.
+    api.get("/notes/abc")  # 422
+    api.post("/notes", content=b"{")  # 422, from the body
+    api.get("/nowhere")  # 404
+    # A scrape samples the requests in progress (sampled.py): none but itself.
     assert "http_requests_in_progress 1.0" in api.get("/metrics").text.splitlines()
 
 
@@ -101,13 +103,17 @@ def test_the_pool_is_shown_as_it_is(api: TestClient, settings: Settings) -> None
 
 
 def test_metrics_false_serves_none_and_counts_nothing(settings: Settings) -> None:
-    before = counted("/health", "200")
+    before = (
+        counted("/notes", "200"),
+        metric_value("db_pool_wait_seconds_count", database="primary"),
+    )
     with TestClient(create_app(settings.model_copy(update={"metrics": False}))) as client:
         page = client.get("/metrics")
-        client.get("/health")
+        client.get("/notes")
 
     assert page.status_code == 404
-    assert counted("/health", "200") == before
+    after = counted("/notes", "200"), metric_value("db_pool_wait_seconds_count", database="primary")
+    assert after == before
     assert "x-request-id" in page.headers  # the IDs are not metrics: they stay
 
 

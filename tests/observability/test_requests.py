@@ -1,5 +1,5 @@
-"""X-Request-ID (observability/requests.py, middleware.py): the client's when sane, else a new one,
-on every answer the app sends, and on every log line written while the request is served."""
+"""X-Request-ID (observability/requests.py, serving/guards.py): the client's when sane, else a new
+one, on every answer the app sends, and on every log line written while the request is served."""
 
 from __future__ import annotations
 

@@ -1,9 +1,10 @@
 """What an operator sees of the running service: each request's ID, its metrics, and the JSON log
 format's fields. Skip it on a first read: the notes never import it.
 
-- requests.py    the request being served: its X-Request-ID, and when it began
-- middleware.py  Observe: sets it, echoes it on the answer, counts the request
+- requests.py    the request being served: its X-Request-ID, and when it began (set, echoed on
+                 the answer and counted by the app's one middleware, serving/guards.py)
 - metrics.py     the metrics (prometheus-client), and their text for a scrape
-- databases.py   the pools' and replicas' metrics, read from the data layer
+- sampled.py     the metrics read, not counted: requests in progress, pools, replicas
+- tracing.py     OpenTelemetry spans, when OTEL_EXPORTER_OTLP_ENDPOINT is set
 - page.py        GET /metrics
 """

@@ -53,7 +53,9 @@ LATENCY = Histogram(
     buckets=LATENCY_BUCKETS,
 )
 IN_PROGRESS = Gauge(
-    "http_requests_in_progress", "Requests being served", multiprocess_mode="livesum"
+    "http_requests_in_progress",
+    "Requests being served (sampled: once a second, and at each scrape)",
+    multiprocess_mode="livesum",
 )
 UNAVAILABLE = Counter(
     "http_unavailable", "Answers 503, by cause (docs/observability.md lists them)", ["cause"]
@@ -94,6 +96,40 @@ BUILD = Gauge(
     multiprocess_mode="max",
 )
 BUILD.labels(__version__, platform.python_version()).set(1)
+
+
+# Methods a request may name; any other is counted as "other", so that a client inventing methods
+# cannot make a series for each (serving/routing.py refuses them all with 405).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+
+class Served:
+    """The app's requests, as serving/guards.py tells them: `in_progress`, a plain
+    number kept on the event loop and read into its gauge by sampled.py (a gauge's inc and dec
+    cost every request two locked updates); and each request answered, counted and timed."""
+
+    __slots__ = ("_counted", "_timed", "in_progress")
+
+    def __init__(self) -> None:
+        self.in_progress = 0
+        # Each label set's children, found once: prometheus-client's `labels()` checks and locks.
+        self._counted: dict[tuple[str, str, int], Counter] = {}
+        self._timed: dict[tuple[str, str], Histogram] = {}
+
+    def count(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One request answered: its method, route template (or UNMATCHED), status, duration."""
+        if method not in METHODS:
+            method = "other"
+        timed = self._timed.get((method, route))
+        if timed is None:
+            timed = self._timed[method, route] = LATENCY.labels(method, route)
+        timed.observe(seconds)
+        counted = self._counted.get((method, route, status))
+        if counted is None:
+            counted = self._counted[method, route, status] = REQUESTS.labels(
+                method, route, str(status)
+            )
+        counted.inc()
 
 
 def scrape() -> tuple[bytes, str]:

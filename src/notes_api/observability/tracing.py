@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from starlette.types import Scope
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notes_api import __version__
+from notes_api.observability.requests import CURRENT
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider
@@ -44,9 +45,9 @@ class RequestSpans:
         self.provider.shutdown()
 
     @contextmanager
-    def span(self, scope: Scope, status: Any) -> Iterator[str]:
+    def span(self, scope: Scope, status: StatusSend) -> Iterator[str]:
         """The request's span, current while the block runs; yields its trace's ID. `status`: the
-        answer's (middleware.IdentifiedSend), read once the block is done."""
+        answer's, read once the block is done."""
         from opentelemetry.propagate import extract
         from opentelemetry.trace import SpanKind, StatusCode
 
@@ -68,6 +69,46 @@ class RequestSpans:
                 span.set_attribute("http.response.status_code", status.status)
                 if status.status >= 500:
                     span.set_status(StatusCode.ERROR)
+
+
+class Traced:
+    """The ASGI layer just inside serving/guards.py's Guards, which sets the request's ID; there
+    only with tracing on: each request served in its span, and the span's trace ID added to the
+    request's IDs (requests.CURRENT) for the log lines. Guards' own refusals (413, the 503 of a
+    shutdown) are answered before it: counted and logged, not traced."""
+
+    def __init__(self, app: ASGIApp, *, spans: RequestSpans) -> None:
+        self.app = app
+        self.spans = spans
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        serving = CURRENT.get()
+        if scope["type"] != "http" or serving is None:
+            await self.app(scope, receive, send)
+            return
+        answer = StatusSend(send)
+        with self.spans.span(scope, answer) as trace_id:
+            token = CURRENT.set(serving._replace(trace_id=trace_id))
+            try:
+                await self.app(scope, receive, answer)
+            finally:
+                CURRENT.reset(token)
+
+
+class StatusSend:
+    """`send`, noting the answer's status (500 if the app ended without one: uvicorn answers 500
+    then)."""
+
+    __slots__ = ("_send", "status")
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+        self.status = 500
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+        await self._send(message)
 
 
 def request_spans(

@@ -1,19 +1,23 @@
 """ASGI middleware of our own: one layer, `Guards`, for what every HTTP request goes through.
 
-Each ASGI layer costs every request a call, and usually a wrapped `send`, whether or not it has
-anything to do; four separate layers cost a GET /notes/{id} several percent of its time
-(docs/performance.md, step 6). `Guards` does their four jobs in one pass over the request headers
-and one wrapped `send`, each job a named step.
+Each ASGI layer costs every request a call, a wrapped `send`, and a frame that every wake-up of
+the request's task walks through, whether or not it has anything to do; four separate layers cost
+a GET /notes/{id} several percent of its time (docs/performance.md, step 6), and request IDs and
+metrics in a layer of their own 2% more (docs/performance.md, "The cost of observability").
+`Guards` does all their jobs in one pass over the request headers and one wrapped `send`, each job
+a named step.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from notes_api.errors import SHUTTING_DOWN, Failure, body_too_large
 from notes_api.observability import metrics
+from notes_api.observability.requests import CURRENT, HEADER, Serving, request_id_of
 
 JSON = b"application/json"
 FORM = b"application/x-www-form-urlencoded"
@@ -30,10 +34,15 @@ API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 
 
 class Guards:
-    """Four steps, in the order they nest:
+    """Five steps, in the order they nest:
 
-    1. `SecureSend`: security headers on every answer, the others' answers included; a header the
-       app set itself is kept.
+    0. Observe (observability/): the request's ID, the client's X-Request-ID if sane or a new
+       one, set in `CURRENT` for whatever runs while the request is served (its log lines) and
+       added to its answer; with `served` (METRICS=true, the default), the request counted in
+       progress, then counted by method, route template and status, and timed. Outermost, so
+       that every answer, the refusals below included, carries the ID and is counted.
+    1. `Answer`: security headers, and the ID, on every answer, the others' answers included; a
+       security header the app set itself is kept.
     2. `cut_off`: after SIGTERM, uvicorn lets requests in flight run for SHUTDOWN_TIMEOUT seconds,
        then cancels them. One cancelled before it started its answer gets 503 and `Retry-After`,
        not uvicorn's 500: the client did nothing wrong and may retry, against another instance or
@@ -51,36 +60,64 @@ class Guards:
        browsers send without a CORS preflight.
     """
 
-    def __init__(self, app: ASGIApp, *, max_body_size: int, lenient_json: bool) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_size: int,
+        lenient_json: bool,
+        served: metrics.Served | None,
+    ) -> None:
         self.app = app
         self.max_body_size = max_body_size
         self.lenient_json = lenient_json
+        self.served = served
 
+    # One coroutine, its steps inline rather than awaited helpers: every time the request's task
+    # wakes up (3 or 4 times for a read), the await chain is walked through each frame in it.
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        secure = SecureSend(send)
+        serving = Serving(request_id_of(scope["headers"]), time.perf_counter())
+        token = CURRENT.set(serving)
+        served = self.served
+        if served is not None:
+            served.in_progress += 1
+        answering = Answer(send, serving.request_id.encode("ascii"))
         try:
             if scope["method"] in BODY_METHODS:  # the only requests whose body the app reads
                 length, has_body, label = body_headers(scope)
-                within_limit = await self.limit_body(length, has_body, receive, secure)
+                within_limit = await self.limit_body(length, has_body, receive, answering)
                 if within_limit is None:
                     return  # answered 413
                 inner, receive = self.as_json(scope, label), within_limit
                 try:
-                    await self.app(inner, receive, secure)
+                    await self.app(inner, receive, answering)
                 finally:
                     # Starlette notes the route that matched in the scope it was given: in the
-                    # copy, if as_json made one; observability/middleware.py reads it in this one.
+                    # copy, if as_json made one; step 0 reads it in this one.
                     if "route" in inner:
                         scope["route"] = inner["route"]
             else:
-                await self.app(scope, receive, secure)
+                await self.app(scope, receive, answering)
         except asyncio.CancelledError:
-            if secure.started:
+            if answering.status is not None:
                 raise
-            await self.cut_off(secure)  # the task ends here, answered
+            await self.cut_off(answering)  # the task ends here, answered
+        finally:
+            CURRENT.reset(token)
+            if served is not None:
+                served.in_progress -= 1
+                # Starlette puts the route that matched in the scope; its path is the template.
+                route = scope.get("route")
+                served.count(
+                    scope["method"],
+                    metrics.UNMATCHED if route is None else route.path,
+                    # None: the app ended without an answer, and uvicorn answers 500.
+                    500 if answering.status is None else answering.status,
+                    time.perf_counter() - serving.started,
+                )
 
     async def limit_body(
         self, length: bytes | None, has_body: bool, receive: Receive, send: Send
@@ -128,22 +165,26 @@ class Guards:
         await answer(send, body_too_large(self.max_body_size))
 
 
-class SecureSend:
-    """`send`, adding the security headers to the answer's start; `started` once it has."""
+class Answer:
+    """`send`, adding the security headers and X-Request-ID to the answer's start; its `status`
+    once it has started."""
 
-    __slots__ = ("_send", "started")
+    __slots__ = ("_id", "_send", "status")
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, request_id: bytes) -> None:
         self._send = send
-        self.started = False
+        self._id = request_id
+        self.status: int | None = None
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            self.started = True
+            self.status = message["status"]
             headers = message.get("headers", [])
             present = {name for name, _ in headers}  # ASGI's header names are lowercase
             added = [h for h in API_HEADERS if h[0] not in present]
-            message = {**message, "headers": [*headers, *added]}
+            # A new list (the app's left as it was) in the app's message: Starlette's middleware
+            # change messages in place too.
+            message["headers"] = [*headers, *added, (HEADER, self._id)]
         await self._send(message)
 
 

@@ -1,8 +1,8 @@
-"""The database pools' and the replicas' metrics, read from the data layer.
+"""The metrics that are state the service keeps anyway, read once a second and when /metrics is
+scraped rather than counted on every request: the requests in progress (metrics.Served), the
+database pools (connections open and idle, requests in line) and the reads the replicas served.
 
-Each acquire's wait goes into the histogram as it happens (`Pool.on_wait`). The rest is state the
-data layer keeps anyway (connections open and idle, requests in line, reads served): it is read
-once a second, and when /metrics is scraped, rather than counted on every query.
+Each acquire's wait goes into its histogram as it happens (`Pool.on_wait`).
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ SAMPLE_INTERVAL = 1.0  # seconds
 
 
 class Watched:
-    """The service's databases, as the metrics see them: `primary`, and `replicas` if any."""
+    """The service as the sampled metrics see it: its requests, and its databases: `primary`, and
+    `replicas` if any."""
 
-    def __init__(self, database: Database, read_database: Database) -> None:
+    def __init__(self, served: metrics.Served, database: Database, read_database: Database) -> None:
+        self.served = served
         self.pools = {"primary": database}
         self.replicas = read_database if isinstance(read_database, ReadDatabase) else None
         if self.replicas is not None:
@@ -35,6 +37,7 @@ class Watched:
                 database.pool.on_wait = metrics.POOL_WAIT.labels(name).observe
 
     def sample(self) -> None:
+        metrics.IN_PROGRESS.set(self.served.in_progress)
         for name, database in self.pools.items():
             pool = database.pool
             if pool is None:
@@ -54,9 +57,15 @@ class Watched:
 
 
 @asynccontextmanager
-async def watching(database: Database, read_database: Database) -> AsyncIterator[Watched]:
-    """For the app's lifespan: the databases' metrics kept up to date while it serves."""
-    watched = Watched(database, read_database)
+async def watching(
+    served: metrics.Served | None, database: Database, read_database: Database
+) -> AsyncIterator[Watched | None]:
+    """For the app's lifespan: the sampled metrics kept up to date while it serves; nothing
+    without `served` (METRICS=false)."""
+    if served is None:
+        yield None
+        return
+    watched = Watched(served, database, read_database)
     watched.start()
 
     async def sample_every_interval() -> None:
