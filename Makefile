@@ -227,9 +227,9 @@ bench-layers: $(call installed,embedded dev) ## CPU per request of the service, 
 	$(RUN) bench/layers.py --path '/notes/{id}'
 	$(RUN) bench/layers.py --path '/notes?take=20'
 
-bench-instructions: $(call installed,embedded dev) ## Instructions per request of the service with and without its observability, counted by valgrind (~5 min)
+bench-instructions: $(call installed,embedded dev) ## Instructions per request of the service with and without its metrics, and at the commit before observability (BEFORE=...), counted by valgrind (~10 min)
 	@command -v valgrind >/dev/null || { echo 'error: needs valgrind: apt-get install valgrind'; exit 1; }
-	$(RUN) bench/instructions.py
+	$(RUN) bench/instructions.py $(if $(BEFORE),--before $(BEFORE))
 
 clean: ## Remove the virtualenv, caches and built files (keeps .data/, your notes)
 	rm -rf $(VENV) $(CURDIR)/.venv-lowest $(CURDIR)/.venv-newest $(CLUSTER_VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache site reports

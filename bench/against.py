@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
-import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +24,7 @@ from support import (
     ROOT,
     ServerProcess,
     bench_databases,
+    checkout,
     ensure_wrk,
     order_of,
     reset_notes,
@@ -49,22 +46,6 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--connections", type=int, default=32)
     return parser.parse_args(argv)
-
-
-@contextlib.contextmanager
-def checkout(ref: str) -> Iterator[Path]:
-    """REF's files, in a git worktree of their own for as long as the block runs."""
-    with tempfile.TemporaryDirectory(prefix="notes-api-ref-") as scratch:
-        path = Path(scratch) / "checkout"
-        subprocess.run(
-            ["git", "worktree", "add", "--quiet", "--detach", str(path), ref], cwd=ROOT, check=True
-        )
-        try:
-            yield path
-        finally:
-            subprocess.run(
-                ["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False
-            )
 
 
 def start_apps(url: str, ref: Path) -> dict[str, ServerProcess]:

@@ -14,8 +14,9 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,22 @@ async def bench_databases(settings: Settings, *names: str) -> AsyncIterator[list
         yield urls
     finally:
         await asyncio.to_thread(running.__exit__, None, None, None)
+
+
+@contextmanager
+def checkout(ref: str) -> Iterator[Path]:
+    """REF's files, in a git worktree of their own for as long as the block runs."""
+    with tempfile.TemporaryDirectory(prefix="notes-api-ref-") as scratch:
+        path = Path(scratch) / "checkout"
+        subprocess.run(
+            ["git", "worktree", "add", "--quiet", "--detach", str(path), ref], cwd=ROOT, check=True
+        )
+        try:
+            yield path
+        finally:
+            subprocess.run(
+                ["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, check=False
+            )
 
 
 async def reset_notes(url: str, count: int) -> None:
