@@ -31,6 +31,7 @@ from prometheus_client import (
 )
 
 from notes_api import __version__
+from notes_api.observability.tallies import Observations
 
 MULTIPROCESS_DIRECTORY = "PROMETHEUS_MULTIPROC_DIR"
 # Any route that matched no template (a 404, say): one label, whatever the path.
@@ -104,32 +105,39 @@ METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",
 
 
 class Served:
-    """The app's requests, as serving/guards.py tells them: `in_progress`, a plain
-    number kept on the event loop and read into its gauge by sampled.py (a gauge's inc and dec
-    cost every request two locked updates); and each request answered, counted and timed."""
+    """The app's requests, as serving/guards.py tells them: `in_progress`, a plain number kept
+    on the event loop and read into its gauge by sampled.py (a gauge's inc and dec cost every
+    request two locked updates); and each request answered, counted and timed here, as plain
+    numbers too, until `hand_over` gives them to prometheus-client (tallies.py says why)."""
 
-    __slots__ = ("_counted", "_timed", "in_progress")
+    __slots__ = ("_answered", "_timed", "in_progress")
 
     def __init__(self) -> None:
         self.in_progress = 0
-        # Each label set's children, found once: prometheus-client's `labels()` checks and locks.
-        self._counted: dict[tuple[str, str, int], Counter] = {}
-        self._timed: dict[tuple[str, str], Histogram] = {}
+        self._answered: dict[tuple[str, str, int], int] = {}  # since the last hand-over
+        self._timed: dict[tuple[str, str], Observations] = {}
 
     def count(self, method: str, route: str, status: int, seconds: float) -> None:
         """One request answered: its method, route template (or UNMATCHED), status, duration."""
         if method not in METHODS:
             method = "other"
+        answered = self._answered
+        key = (method, route, status)
+        answered[key] = answered.get(key, 0) + 1
         timed = self._timed.get((method, route))
         if timed is None:
-            timed = self._timed[method, route] = LATENCY.labels(method, route)
-        timed.observe(seconds)
-        counted = self._counted.get((method, route, status))
-        if counted is None:
-            counted = self._counted[method, route, status] = REQUESTS.labels(
-                method, route, str(status)
+            timed = self._timed[method, route] = Observations(
+                LATENCY.labels(method, route), LATENCY_BUCKETS
             )
-        counted.inc()
+        timed.observe(seconds)
+
+    def hand_over(self) -> None:
+        """Add the requests answered since the last time to REQUESTS and LATENCY."""
+        answered, self._answered = self._answered, {}
+        for (method, route, status), count in answered.items():
+            REQUESTS.labels(method, route, str(status)).inc(count)
+        for timed in self._timed.values():
+            timed.hand_over()
 
 
 def scrape() -> tuple[bytes, str]:

@@ -1,8 +1,8 @@
-"""The metrics that are state the service keeps anyway, read once a second and when /metrics is
-scraped rather than counted on every request: the requests in progress (metrics.Served), the
-database pools (connections open and idle, requests in line) and the reads the replicas served.
-
-Each acquire's wait goes into its histogram as it happens (`Pool.on_wait`).
+"""The metrics brought up to date once a second, when /metrics is scraped and when the worker
+stops, rather than on every request: the state the service keeps anyway (the requests in progress,
+the database pools' connections open and idle and requests in line, the reads the replicas
+served), and what was counted as plain numbers meanwhile (the requests answered, their latency,
+each acquire's wait for a connection: tallies.py).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from notes_api.database import Database
 from notes_api.database.replicas import ReadDatabase
 from notes_api.observability import metrics
+from notes_api.observability.tallies import Observations
 
 SAMPLE_INTERVAL = 1.0  # seconds
 
@@ -30,13 +31,23 @@ class Watched:
         if self.replicas is not None:
             self.pools["replicas"] = self.replicas
         self._reads_counted = (0, 0)  # of the replicas' (replica_reads, fallback_reads)
+        self._waits: list[Observations] = []
 
     def start(self) -> None:
         for name, database in self.pools.items():
             if database.pool is not None:
-                database.pool.on_wait = metrics.POOL_WAIT.labels(name).observe
+                waits = Observations(metrics.POOL_WAIT.labels(name), metrics.WAIT_BUCKETS)
+                database.pool.on_wait = waits.observe
+                self._waits.append(waits)
+
+    def hand_over(self) -> None:
+        """What was counted as plain numbers since the last time, to prometheus-client."""
+        self.served.hand_over()
+        for waits in self._waits:
+            waits.hand_over()
 
     def sample(self) -> None:
+        self.hand_over()
         metrics.IN_PROGRESS.set(self.served.in_progress)
         for name, database in self.pools.items():
             pool = database.pool
@@ -74,10 +85,11 @@ async def watching(
             await asyncio.sleep(SAMPLE_INTERVAL)
 
     sampler = asyncio.create_task(sample_every_interval())
-    try:
-        with metrics.worker_metrics():
+    with metrics.worker_metrics():
+        try:
             yield watched
-    finally:
-        sampler.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sampler
+        finally:
+            sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sampler
+            watched.hand_over()  # the last requests' counts, while the worker's files are open
