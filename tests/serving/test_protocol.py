@@ -79,6 +79,10 @@ def trickle(connection: socket.socket, start: bytes, gap: float = 0.1) -> tuple[
     while True:
         try:
             chunk = connection.recv(65536)
+        except ConnectionResetError:
+            # A byte sent as the server closed: its reset comes after what it answered, which
+            # was read first (as in read_until_closed).
+            break
         except TimeoutError:
             try:
                 connection.send(b"a")
