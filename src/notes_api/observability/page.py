@@ -11,6 +11,6 @@ from notes_api.observability import metrics
 
 
 async def metrics_page(request: Request) -> Response:
-    request.state.watched.sample()  # in progress, the pools: as of now (sampled.py)
+    request.state.watched.sample()  # all counted so far, the pools as of now (sampled.py)
     body, content_type = metrics.scrape()
     return Response(body, headers={"Content-Type": content_type})

@@ -36,11 +36,12 @@ API_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 class Guards:
     """Five steps, in the order they nest:
 
-    0. Observe (observability/): the request's ID, the client's X-Request-ID if sane or a new
-       one, set in `CURRENT` for whatever runs while the request is served (its log lines) and
-       added to its answer; with `served` (METRICS=true, the default), the request counted in
-       progress, then counted by method, route template and status, and timed. Outermost, so
-       that every answer, the refusals below included, carries the ID and is counted.
+    0. The request's ID and metrics (observability/): its ID, the client's X-Request-ID if sane
+       or a new one, set in `CURRENT` for whatever runs while the request is served (its log
+       lines) and added to its answer; with `served` (METRICS=true, the default), the request
+       counted in progress, then counted by method, route template and status, and timed.
+       Outermost, so that every answer, the refusals below included, carries the ID and is
+       counted.
     1. `Answer`: security headers, and the ID, on every answer, the others' answers included; a
        security header the app set itself is kept.
     2. `cut_off`: after SIGTERM, uvicorn lets requests in flight run for SHUTDOWN_TIMEOUT seconds,
