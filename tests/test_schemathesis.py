@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from tests.support import EMPTY_TABLES, ServerProcess, free_port, sql
 pytestmark = pytest.mark.e2e
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
+HOOKS = Path(__file__).with_name("schemathesis_hooks.py")
 MAX_EXAMPLES = 30  # per operation and phase; a run takes about 10 s
 TOKEN = "schemathesis-token"
 
@@ -60,6 +62,7 @@ def test_schemathesis_finds_no_failure(
             *headers,
         ],
         cwd=tmp_path,  # its report files stay out of the checkout
+        env=os.environ | {"SCHEMATHESIS_HOOKS": str(HOOKS)},
         capture_output=True,
         text=True,
         timeout=300,
