@@ -11,9 +11,8 @@ request) count what it answers too. With WORKERS > 1, src/main.py names a direct
 prometheus-client's multiprocess mode (PROMETHEUS_MULTIPROC_DIR) before the workers start: each
 writes its values there, and whichever serves a scrape reads them all.
 
-What happens on every request, its count and latency (`Served`) and the pool's wait (sampled.py),
-is kept as plain numbers (tallies.py) and handed over once a second, at each scrape and when the
-worker stops.
+What happens on every request, its count and latency (`Served`) and the pool's wait, is kept as
+plain numbers (tallies.py) and handed over in bulk (sampled.py says when).
 """
 
 from __future__ import annotations
