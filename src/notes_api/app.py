@@ -48,6 +48,12 @@ def create_app(settings: Settings | None = None, *, spans: RequestSpans | None =
         # api_docs serves both pages, with Swagger UI and ReDoc from this service, not a CDN.
         docs_url=None,
         redoc_url=None,
+        # FastAPI's own OpenTelemetry, off: the service traces and counts its requests itself
+        # (observability/). On, it would trace each request a second time, apart from the
+        # service's trace, wherever a process-wide provider is set (FASTAPI_OTEL_AUTO_CONFIGURE,
+        # opentelemetry-instrument); unused, it still asks on every request whether one is set,
+        # 3% of a GET /notes/{id}'s instructions (docs/performance.md, "The cost of observability").
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     if settings.cors_origins:
         app.add_middleware(

@@ -98,8 +98,8 @@ def test_the_trace_id_is_in_the_log_lines(settings: Settings, clean_notes: None)
 
 
 def test_without_an_endpoint_nothing_of_the_tracing_group_is_loaded() -> None:
-    # FastAPI imports OpenTelemetry's API where it is installed (fastapi.telemetry), and makes no
-    # span unless a tracer provider is set for the process, which this service never does.
+    # FastAPI imports OpenTelemetry's API (fastapi.telemetry), whose own telemetry the app turns
+    # off (the test above).
     ours = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation")
     program = (
         "import sys; from notes_api.app import create_app; from notes_api.config import Settings;"
@@ -111,6 +111,38 @@ def test_without_an_endpoint_nothing_of_the_tracing_group_is_loaded() -> None:
         [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
     )
     assert ran.stdout.strip() == "[]"
+
+
+def test_fastapis_own_telemetry_stays_off_where_a_process_wide_provider_is_set() -> None:
+    # As opentelemetry-instrument or FASTAPI_OTEL_AUTO_CONFIGURE set them: FastAPI's own spans and
+    # metrics would be a second trace of each request, apart from the service's. In a process of
+    # its own, since a process-wide provider cannot be unset.
+    program = """
+from fastapi.testclient import TestClient
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from notes_api.app import create_app
+from notes_api.config import Settings
+
+spans, reader = InMemorySpanExporter(), InMemoryMetricReader()
+tracer_provider = TracerProvider()
+tracer_provider.add_span_processor(SimpleSpanProcessor(spans))
+trace.set_tracer_provider(tracer_provider)
+metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+client = TestClient(create_app(Settings(_env_file=None)))
+statuses = [client.get(path).status_code for path in ("/openapi.json", "/nowhere")]
+data = reader.get_metrics_data()
+print(statuses, len(spans.get_finished_spans()), len(data.resource_metrics) if data else 0)
+"""
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
+    ran = subprocess.run(
+        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
+    )
+    assert ran.stdout.strip() == "[200, 404] 0 0"  # statuses, spans, metrics
 
 
 def server_span(spans: tuple[ReadableSpan, ...]) -> ReadableSpan:
