@@ -1,7 +1,8 @@
 """FastAPI's floor, which `make bench` measures beside the service and the reference app: the
 reference's database code and answers (a raw asyncpg pool, orjson) behind FastAPI routes that
 declare and validate what the service's routes do (the same path and query parameters, with their
-bounds, and the NoteIn body), and nothing else: no middleware, no access log, no dependency.
+bounds, and the NoteIn body), and nothing else: no middleware, no access log, no dependency, and
+FastAPI's own OpenTelemetry off, as the service has it (app.py).
 
 What separates the service from this is the service's own cost; what separates this from the
 reference is FastAPI's. It is not a way to write the service.
@@ -31,7 +32,7 @@ def create_app(url: str) -> FastAPI:
         async with asyncpg.create_pool(url, min_size=2, max_size=10) as pool:
             yield {"pool": pool}
 
-    app = FastAPI(lifespan=lifespan)
+    app = FastAPI(lifespan=lifespan, telemetry={"tracing": False, "metrics": False, "logs": False})
 
     @app.get("/notes")
     async def list_notes(
