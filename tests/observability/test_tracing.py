@@ -98,19 +98,15 @@ def test_the_trace_id_is_in_the_log_lines(settings: Settings, clean_notes: None)
 
 
 def test_without_an_endpoint_nothing_of_the_tracing_group_is_loaded() -> None:
-    # FastAPI imports OpenTelemetry's API (fastapi.telemetry), whose own telemetry the app turns
-    # off (the test above).
+    # FastAPI imports OpenTelemetry's API (fastapi.telemetry); the app turns FastAPI's own
+    # telemetry off (the next test).
     ours = ("opentelemetry.sdk", "opentelemetry.exporter", "opentelemetry.instrumentation")
     program = (
         "import sys; from notes_api.app import create_app; from notes_api.config import Settings;"
         "create_app(Settings(_env_file=None));"
         f"print(sorted(m for m in sys.modules if m.startswith({ours!r})))"
     )
-    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
-    ran = subprocess.run(
-        [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
-    )
-    assert ran.stdout.strip() == "[]"
+    assert printed_by(program) == "[]"
 
 
 def test_fastapis_own_telemetry_stays_off_where_a_process_wide_provider_is_set() -> None:
@@ -138,11 +134,16 @@ statuses = [client.get(path).status_code for path in ("/openapi.json", "/nowhere
 data = reader.get_metrics_data()
 print(statuses, len(spans.get_finished_spans()), len(data.resource_metrics) if data else 0)
 """
+    assert printed_by(program) == "[200, 404] 0 0"  # statuses, spans, metrics
+
+
+def printed_by(program: str) -> str:
+    """What `program` prints, run by a Python of its own, with none of the environment's OTEL_*."""
     env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT / "src")}
     ran = subprocess.run(
         [sys.executable, "-c", program], env=env, capture_output=True, text=True, check=True
     )
-    assert ran.stdout.strip() == "[200, 404] 0 0"  # statuses, spans, metrics
+    return ran.stdout.strip()
 
 
 def server_span(spans: tuple[ReadableSpan, ...]) -> ReadableSpan:
